@@ -1,0 +1,92 @@
+// Builds the Koa application: common headers, health, interaction pages, then
+// oidc-provider mounted at the issuer root. It never listens; src/main.ts does.
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import type { Secrets } from './crypto/secrets.js';
+import { createGatehouse } from './gatehouse.js';
+import { createHealthRouter } from './http/health.js';
+import { createRenderer } from './http/views.js';
+import { createCsrf } from './interactions/csrf.js';
+import { createInteractionRouter } from './interactions/router.js';
+import type { Logger } from './logger.js';
+import type { Services } from './services/index.js';
+
+export interface App {
+  koa: Koa;
+  provider: Provider;
+  services: Services;
+  /** Stops background work (the database is closed by whoever opened it). */
+  close(): Promise<void>;
+}
+
+export async function createApp(deps: { config: Config; db: Database; secrets: Secrets; logger: Logger }): Promise<App> {
+  const { config, db, logger } = deps;
+  const render = createRenderer({ cache: config.env !== 'development' });
+  const { services, provider } = await createGatehouse({ ...deps, render });
+
+  const koa = new Koa({ proxy: config.trustProxy });
+  // Errors are logged here, without request secrets; Koa's default would print stacks.
+  koa.silent = true;
+  koa.on('error', (error: Error & { status?: number; expose?: boolean }) => {
+    if ((error.status ?? 500) >= 500) logger.error({ err: error }, 'request failed');
+  });
+
+  koa.use(async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.set('X-Request-Id', requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    const started = performance.now();
+    try {
+      await next();
+    } catch (error) {
+      // Last resort for anything below that did not answer by itself: a bare JSON 500
+      // with the request id, never the error's text.
+      logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
+      ctx.status = 500;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+    } finally {
+      logger.debug({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+    }
+  });
+
+  const health = createHealthRouter({ db, keysLoaded: () => true });
+  koa.use(health.routes());
+
+  const interactions = createInteractionRouter({
+    provider,
+    accounts: services.accounts,
+    consents: services.stores.consents,
+    render,
+    csrf: createCsrf(deps.secrets.cookieKeys[0]!),
+    logger,
+  });
+  koa.use(interactions.routes());
+  koa.use(interactions.allowedMethods());
+
+  koa.use(mount(provider));
+
+  const purge = config.purgeIntervalSeconds > 0
+    ? setInterval(() => {
+        services.stores.payloads.purgeExpired().then(
+          (count) => count && logger.debug({ count }, 'purged expired artifacts'),
+          (error: unknown) => logger.warn({ err: error }, 'purge of expired artifacts failed'),
+        );
+      }, config.purgeIntervalSeconds * 1000)
+    : undefined;
+  purge?.unref();
+
+  return {
+    koa,
+    provider,
+    services,
+    async close() {
+      if (purge) clearInterval(purge);
+    },
+  };
+}

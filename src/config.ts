@@ -1,0 +1,178 @@
+// The only module that reads process.env. Every setting is declared here once, with its
+// default and a description (the README's configuration table is checked against this
+// list), parsed and validated at start, and handed around as a frozen object.
+import { z } from 'zod';
+
+const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+export const settings = {
+  NODE_ENV: {
+    schema: z.enum(['development', 'production', 'test']).default('development'),
+    doc: '`production` enforces safe settings (explicit secrets, https issuer) and hides developer hints.',
+  },
+  PORT: { schema: z.coerce.number().int().min(0).max(65535).default(3000), doc: 'TCP port to listen on.' },
+  HOST: { schema: z.string().min(1).default('0.0.0.0'), doc: 'Address to bind.' },
+  ISSUER: {
+    schema: z.url().optional(),
+    doc: 'Public issuer URL, exactly as clients see it (no trailing slash). Default `http://localhost:$PORT`. Must be https in production.',
+  },
+  DATA_DIR: {
+    schema: z.string().min(1).default('./data'),
+    doc: 'Folder of the embedded PostgreSQL (PGlite) store and, in development, generated secrets.',
+  },
+  DATABASE_URL: {
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// connection string')
+      .optional(),
+    doc: 'PostgreSQL connection string. When set, Gatehouse uses this server instead of the embedded store.',
+  },
+  DATABASE_POOL_MAX: { schema: z.coerce.number().int().min(1).max(200).default(10), doc: 'Maximum PostgreSQL connections per instance.' },
+  SECRET_KEY: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9+/_-]{43,}={0,2}$/, 'must be at least 32 random bytes, base64 or base64url encoded')
+      .optional(),
+    doc: 'Key that encrypts private signing keys and client secrets at rest (32+ random bytes, base64). Required in production; generated into `DATA_DIR` in development. Generate one with `openssl rand -base64 32`.',
+  },
+  COOKIE_KEYS: {
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
+      .pipe(z.array(z.string().min(32, 'each cookie key needs at least 32 characters')).min(1))
+      .optional(),
+    doc: 'Comma-separated keys that sign cookies, newest first (older keys still verify). Required in production; generated into `DATA_DIR` in development.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'Log verbosity.',
+  },
+  TRUST_PROXY: {
+    schema: booleanFlag.default(false),
+    doc: 'Trust `X-Forwarded-*` headers (set only when a reverse proxy you control terminates TLS in front of Gatehouse).',
+  },
+  AUTHORIZATION_CODE_TTL: { schema: durationSeconds(60), doc: 'Authorization code lifetime, seconds.' },
+  ACCESS_TOKEN_TTL: { schema: durationSeconds(900), doc: 'Access token lifetime, seconds.' },
+  CLIENT_CREDENTIALS_TTL: { schema: durationSeconds(600), doc: 'Client-credentials access token lifetime, seconds.' },
+  ID_TOKEN_TTL: { schema: durationSeconds(3600), doc: 'ID token lifetime, seconds.' },
+  REFRESH_TOKEN_TTL: {
+    schema: durationSeconds(14 * 24 * 3600),
+    doc: 'Refresh token lifetime, seconds: rotation issues a new token that keeps the first token\'s absolute expiry.',
+  },
+  SESSION_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Login session lifetime at Gatehouse, seconds.' },
+  GRANT_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Lifetime of a grant (the record tokens hang off), seconds.' },
+  INTERACTION_TTL: { schema: durationSeconds(1800), doc: 'Time a user has to finish a login or consent page, seconds.' },
+  PURGE_INTERVAL: {
+    schema: z.coerce.number().int().min(0).default(600),
+    doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
+  },
+} as const;
+
+type Settings = typeof settings;
+type Parsed = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  /** Issuer without a trailing slash. */
+  readonly issuer: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolMax: number;
+  readonly secretKey: string | undefined;
+  readonly cookieKeys: readonly string[] | undefined;
+  readonly logLevel: Parsed['LOG_LEVEL'];
+  readonly trustProxy: boolean;
+  readonly ttl: {
+    readonly authorizationCode: number;
+    readonly accessToken: number;
+    readonly clientCredentials: number;
+    readonly idToken: number;
+    readonly refreshToken: number;
+    readonly session: number;
+    readonly grant: number;
+    readonly interaction: number;
+  };
+  readonly purgeIntervalSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; throws ConfigError naming every wrong or missing setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const parsed: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(settings)) {
+    const raw = env[name];
+    const result = setting.schema.safeParse(raw === '' ? undefined : raw);
+    if (result.success) {
+      parsed[name] = result.data;
+    } else {
+      problems.push(`${name}: ${result.error.issues.map((issue) => issue.message).join('; ')}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const values = parsed as Parsed;
+
+  const issuer = (values.ISSUER ?? `http://localhost:${values.PORT}`).replace(/\/+$/, '');
+  const config: Config = {
+    env: values.NODE_ENV,
+    port: values.PORT,
+    host: values.HOST,
+    issuer,
+    dataDir: values.DATA_DIR,
+    databaseUrl: values.DATABASE_URL,
+    databasePoolMax: values.DATABASE_POOL_MAX,
+    secretKey: values.SECRET_KEY,
+    cookieKeys: values.COOKIE_KEYS,
+    logLevel: values.LOG_LEVEL,
+    trustProxy: values.TRUST_PROXY,
+    ttl: {
+      authorizationCode: values.AUTHORIZATION_CODE_TTL,
+      accessToken: values.ACCESS_TOKEN_TTL,
+      clientCredentials: values.CLIENT_CREDENTIALS_TTL,
+      idToken: values.ID_TOKEN_TTL,
+      refreshToken: values.REFRESH_TOKEN_TTL,
+      session: values.SESSION_TTL,
+      grant: values.GRANT_TTL,
+      interaction: values.INTERACTION_TTL,
+    },
+    purgeIntervalSeconds: values.PURGE_INTERVAL,
+  };
+
+  if (config.env === 'production') problems.push(...productionProblems(config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+/** Settings that are acceptable on a developer's laptop but never in production. */
+function productionProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (!config.secretKey) {
+    problems.push('SECRET_KEY: required in production (32+ random bytes, base64; e.g. `openssl rand -base64 32`)');
+  }
+  if (!config.cookieKeys) {
+    problems.push('COOKIE_KEYS: required in production (comma-separated random strings of 32+ characters)');
+  }
+  if (!config.issuer.startsWith('https://')) {
+    problems.push(`ISSUER: must be an https:// URL in production (got ${config.issuer})`);
+  }
+  return problems;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child && typeof child === 'object') deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}

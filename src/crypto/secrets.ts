@@ -1,0 +1,55 @@
+// Resolves the two secrets every instance needs: the key that seals data at rest and the
+// cookie signing keys. Production must configure both (config.ts refuses to start
+// otherwise); in development they are generated once into DATA_DIR so that restarts keep
+// sessions and can still decrypt the stored signing keys.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { randomToken } from './random.js';
+
+export interface Secrets {
+  secretKey: string;
+  cookieKeys: string[];
+}
+
+const FILE_NAME = 'secrets.json';
+
+export async function resolveSecrets(config: Config, logger: Logger): Promise<Secrets> {
+  if (config.secretKey && config.cookieKeys) {
+    return { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] };
+  }
+  const file = path.resolve(config.dataDir, FILE_NAME);
+  const stored = await readStored(file);
+  const secrets: Secrets = {
+    secretKey: config.secretKey ?? stored?.secretKey ?? randomToken(32),
+    cookieKeys: config.cookieKeys ? [...config.cookieKeys] : (stored?.cookieKeys ?? [randomToken(32)]),
+  };
+  if (!stored) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+      // Another process created it first: use theirs, so both agree.
+      if (error.code !== 'EEXIST') throw error;
+      const winner = await readStored(file);
+      if (winner) Object.assign(secrets, { secretKey: config.secretKey ?? winner.secretKey, cookieKeys: config.cookieKeys ?? winner.cookieKeys });
+    });
+  }
+  logger.warn(
+    { file },
+    'Using development secrets generated into DATA_DIR. Set SECRET_KEY and COOKIE_KEYS before production use.',
+  );
+  return secrets;
+}
+
+async function readStored(file: string): Promise<Secrets | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>;
+    if (typeof parsed.secretKey === 'string' && Array.isArray(parsed.cookieKeys)) {
+      return { secretKey: parsed.secretKey, cookieKeys: parsed.cookieKeys.map(String) };
+    }
+    throw new Error(`${file} is malformed; delete it only if no data was encrypted with it`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,149 @@
+// Opens the one store Gatehouse runs on: PostgreSQL when DATABASE_URL is set, otherwise
+// the embedded PostgreSQL (PGlite) under DATA_DIR. Both run the same schema and the same
+// Prisma client; only the driver adapter differs.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '@prisma/client';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { acquireStoreLock, type StoreLock } from './store-lock.js';
+
+export interface SqlExecutor {
+  query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
+  /** Runs a script of several statements (no parameters). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Database {
+  readonly kind: 'embedded' | 'postgresql';
+  /** Human-readable location, safe to log (no credentials). */
+  readonly description: string;
+  readonly prisma: PrismaClient;
+  /** Runs fn in one transaction that holds the cluster-wide migration lock. */
+  withMigrationLock<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  poolMax?: number;
+}
+
+// Any constant works; it only has to be the same in every instance (see migrate.ts).
+const MIGRATION_LOCK_ID = 72707369;
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.poolMax ?? 10)
+    : openEmbedded(options.dataDir);
+}
+
+async function openPostgres(url: string, poolMax: number): Promise<Database> {
+  // `?schema=NAME` selects a PostgreSQL schema, as in Prisma's own URLs. Prisma's query
+  // compiler qualifies every table with it, and the search path makes our raw SQL
+  // (migrations) land there too.
+  const target = new URL(url);
+  const schema = target.searchParams.get('schema') ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/i.test(schema)) throw new Error('DATABASE_URL: schema must be a plain identifier');
+  target.searchParams.delete('schema');
+  const pool = new pg.Pool({
+    connectionString: target.toString(),
+    options: `-c search_path="${schema}"`,
+    max: poolMax,
+    // Fail fast while the server is unreachable instead of queueing requests forever.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 15_000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process;
+  // the pool replaces it on the next checkout.
+  pool.on('error', () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+  return {
+    kind: 'postgresql',
+    description: `PostgreSQL at ${target.hostname}:${target.port || 5432}${target.pathname} (schema ${schema})`,
+    prisma,
+    async withMigrationLock(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        // Two instances starting together: the second waits here, then finds the
+        // migrations applied and does nothing.
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
+        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+        const result = await fn({
+          query: async (text, params) => (await client.query(text, params)).rows,
+          exec: async (script) => {
+            await client.query(script);
+          },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query('SELECT 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openEmbedded(dataDir: string): Promise<Database> {
+  const inMemory = dataDir.startsWith('memory://');
+  let lock: StoreLock | undefined;
+  let location = dataDir;
+  if (!inMemory) {
+    const root = path.resolve(dataDir);
+    await mkdir(root, { recursive: true });
+    lock = await acquireStoreLock(root);
+    location = path.join(root, 'pgdata');
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(inMemory ? undefined : location);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
+  // pglite-prisma-adapter 0.6 (the last line for Prisma 6) is typed against an older
+  // @prisma/driver-adapter-utils; the runtime interface is the same.
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) as unknown as PrismaPg });
+  return {
+    kind: 'embedded',
+    description: inMemory ? 'embedded PostgreSQL (PGlite) in memory' : `embedded PostgreSQL (PGlite) in ${location}`,
+    prisma,
+    async withMigrationLock(fn) {
+      // PGlite is a single connection owned by this process (guarded by the store lock),
+      // so a transaction is all the locking needed.
+      return pglite.transaction((tx) =>
+        fn({
+          query: async (text, params) => (await tx.query(text, params)).rows as never[],
+          exec: async (script) => {
+            await tx.exec(script);
+          },
+        }),
+      );
+    },
+    async ping() {
+      await pglite.query('SELECT 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+      await lock?.release();
+    },
+  };
+}

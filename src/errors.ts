@@ -1,0 +1,51 @@
+// One error type for everything Gatehouse itself rejects. Each surface maps it once:
+// the admin API to application/problem+json, pages to the error view, the CLI to a
+// message and a non-zero exit. Anything that is not an AppError is an unexpected fault
+// and is reported without its details.
+
+export interface FieldProblem {
+  /** Where the problem is, e.g. `redirect_uris[0]` or `--email`. */
+  field: string;
+  message: string;
+}
+
+export type ErrorCode =
+  | 'invalid_input'
+  | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'payload_too_large'
+  | 'unavailable';
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_input: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unavailable: 503,
+};
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fields: FieldProblem[] = [],
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = STATUS[code];
+  }
+}
+
+export function assertThat(condition: unknown, code: ErrorCode, message: string): asserts condition {
+  if (!condition) throw new AppError(code, message);
+}
+
+export function invalidInput(fields: FieldProblem[], message = 'The request has invalid fields.'): AppError {
+  return new AppError('invalid_input', message, fields);
+}

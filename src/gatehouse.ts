@@ -1,0 +1,49 @@
+// Assembles the parts every entry point needs (server and CLI): services over the
+// database, signing keys, and the configured oidc-provider instance.
+import type Provider from 'oidc-provider';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import type { Secrets } from './crypto/secrets.js';
+import type { Renderer } from './http/views.js';
+import type { Logger } from './logger.js';
+import { createProvider } from './oidc/provider.js';
+import { createServices, type Services } from './services/index.js';
+
+export interface Gatehouse {
+  services: Services;
+  provider: Provider;
+}
+
+export async function createGatehouse(deps: {
+  config: Config;
+  db: Database;
+  secrets: Secrets;
+  logger: Logger;
+  render: Renderer;
+}): Promise<Gatehouse> {
+  let provider: Provider | undefined;
+  const services = createServices({
+    config: deps.config,
+    db: deps.db,
+    secrets: deps.secrets,
+    // oidc-provider's own client schema is the final word on metadata it will accept.
+    validateClientMetadata: async (metadata) => {
+      if (!provider) throw new Error('provider not ready');
+      await provider.Client.validate(metadata as never);
+    },
+  });
+  await services.keys.ensureKeys();
+  provider = createProvider({
+    config: deps.config,
+    logger: deps.logger,
+    cookieKeys: deps.secrets.cookieKeys,
+    jwks: (await services.keys.signingJwks()) as { keys: Array<Record<string, unknown>> },
+    secretBox: services.secretBox,
+    payloads: services.stores.payloads,
+    consents: services.stores.consents,
+    accounts: services.accounts,
+    findClient: (id) => services.clients.providerMetadata(id),
+    render: deps.render,
+  });
+  return { services, provider };
+}

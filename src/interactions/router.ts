@@ -1,0 +1,221 @@
+// The login, consent and abort steps of an authorization request. Handlers only talk to
+// oidc-provider through interactionDetails / interactionResult; everything that decides
+// (credentials, consent records) lives in services and stores.
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors as oidcErrors } from 'oidc-provider';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import type { Renderer } from '../http/views.js';
+import type { Logger } from '../logger.js';
+import type { AccountService } from '../services/accounts.js';
+import type { ConsentStore } from '../stores/consents.js';
+import type { Csrf } from './csrf.js';
+import { describeScopes } from './scope-descriptions.js';
+
+export interface InteractionDeps {
+  provider: Provider;
+  accounts: AccountService;
+  consents: ConsentStore;
+  render: Renderer;
+  csrf: Csrf;
+  logger: Logger;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const GENERIC_LOGIN_FAILURE = 'The email, username or password is incorrect.';
+
+const loginForm = z.object({
+  csrf: z.string().max(100),
+  login: z.string().max(254),
+  // Longer passwords are refused before any hashing (the service enforces the byte cap).
+  password: z.string().max(4096),
+});
+const csrfOnly = z.object({ csrf: z.string().max(100) }).loose();
+
+export function createInteractionRouter(deps: InteractionDeps): Router {
+  const { provider, accounts, consents, render, csrf } = deps;
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  router.use(pageErrors(deps));
+  // 16 KiB is far above any honest login form; more is refused with 413 before parsing.
+  router.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));
+
+  /** Loads the interaction bound to this browser's cookie and checks it is the one in the URL. */
+  async function load(ctx: Context): Promise<Details> {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params['uid']) throw new oidcErrors.SessionNotFound('interaction cookie does not match the URL');
+    return details;
+  }
+
+  function readForm<T>(ctx: Context, schema: z.ZodType<T>, uid: string): T {
+    const parsed = schema.safeParse(ctx.request.body ?? {});
+    if (!parsed.success) throw new AppError('invalid_input', 'The form was incomplete or malformed.');
+    if (!csrf.verify(uid, (parsed.data as { csrf?: unknown }).csrf)) {
+      throw new AppError('forbidden', 'The form could not be verified. Reload the page and try again.');
+    }
+    return parsed.data;
+  }
+
+  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    // 303: the browser must follow with a GET, never re-POST credentials (RFC 9700 §4.12).
+    ctx.redirect(returnTo);
+    ctx.status = 303;
+  }
+
+  async function clientName(details: Details): Promise<{ name: string; logo?: string | undefined; firstParty: boolean }> {
+    const client = await provider.Client.find(String(details.params['client_id']));
+    return {
+      name: client?.clientName ?? String(details.params['client_id']),
+      logo: client?.logoUri,
+      firstParty: client?.['first_party'] === true,
+    };
+  }
+
+  function renderLogin(ctx: Context, details: Details, name: string, extra: { error?: string; login?: string }, status = 200) {
+    render(ctx, 'login', {
+      title: 'Sign in',
+      uid: details.uid,
+      csrf: csrf.tokenFor(details.uid),
+      clientName: name,
+      login: extra.login ?? (typeof details.params['login_hint'] === 'string' ? details.params['login_hint'] : ''),
+      error: extra.error,
+    }, status);
+  }
+
+  router.get('/', async (ctx) => {
+    const details = await load(ctx);
+    const client = await clientName(details);
+    if (details.prompt.name === 'login') {
+      renderLogin(ctx, details, client.name, {});
+      return;
+    }
+    if (details.prompt.name === 'consent') {
+      if (client.firstParty) {
+        // Trusted first-party applications never show a consent page.
+        await finish(ctx, { consent: { grantId: await grantRequested(provider, details) } });
+        return;
+      }
+      const missing = missingScopes(details);
+      const user = details.session?.accountId ? await accounts.findById(details.session.accountId) : undefined;
+      render(ctx, 'consent', {
+        title: 'Allow access',
+        uid: details.uid,
+        csrf: csrf.tokenFor(details.uid),
+        clientName: client.name,
+        logoUri: client.logo,
+        descriptions: describeScopes(missing.length ? missing : requestedScopes(details)),
+        accountLabel: user?.email ?? 'your account',
+      });
+      return;
+    }
+    throw new AppError('invalid_input', `Unsupported interaction step ${details.prompt.name}.`);
+  });
+
+  router.post('/login', async (ctx) => {
+    const details = await load(ctx);
+    const form = readForm(ctx, loginForm, details.uid);
+    if (details.prompt.name !== 'login') throw new AppError('invalid_input', 'This sign-in step is already complete.');
+    const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
+    if (!user) {
+      const { name } = await clientName(details);
+      renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 401);
+      return;
+    }
+    await finish(ctx, { login: { accountId: user.id, amr: ['pwd'], ts: Math.floor(Date.now() / 1000) } });
+  });
+
+  router.post('/confirm', async (ctx) => {
+    const details = await load(ctx);
+    readForm(ctx, csrfOnly, details.uid);
+    if (details.prompt.name !== 'consent') throw new AppError('invalid_input', 'There is nothing to confirm for this sign-in.');
+    const accountId = details.session?.accountId;
+    if (!accountId) throw new AppError('invalid_input', 'Sign in first.');
+    const grantId = await grantRequested(provider, details);
+    await consents.extend(accountId, String(details.params['client_id']), requestedScopes(details), []);
+    await finish(ctx, { consent: { grantId } });
+  });
+
+  router.post('/abort', async (ctx) => {
+    const details = await load(ctx);
+    readForm(ctx, csrfOnly, details.uid);
+    await finish(ctx, { error: 'access_denied', error_description: 'The user denied the request.' });
+  });
+
+  return router;
+}
+
+function requestedScopes(details: Details): string[] {
+  return String(details.params['scope'] ?? '').split(' ').filter(Boolean);
+}
+
+function missingScopes(details: Details): string[] {
+  const missing = (details.prompt.details as { missingOIDCScope?: string[] }).missingOIDCScope;
+  return Array.isArray(missing) ? missing : [];
+}
+
+/** Records in the grant everything the consent prompt says is missing. */
+async function grantRequested(provider: Provider, details: Details): Promise<string> {
+  const accountId = details.session?.accountId;
+  const clientId = String(details.params['client_id']);
+  const grant = details.grantId
+    ? ((await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId }))
+    : new provider.Grant({ accountId, clientId });
+  const prompt = details.prompt.details as {
+    missingOIDCScope?: string[];
+    missingOIDCClaims?: string[];
+    missingResourceScopes?: Record<string, string[]>;
+  };
+  const scopes = prompt.missingOIDCScope?.length ? prompt.missingOIDCScope : requestedScopes(details);
+  grant.addOIDCScope(scopes.join(' '));
+  if (prompt.missingOIDCClaims?.length) grant.addOIDCClaims(prompt.missingOIDCClaims);
+  for (const [indicator, resourceScopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, resourceScopes.join(' '));
+  }
+  return grant.save();
+}
+
+/** Errors on these pages become a friendly page with a 4xx; faults a generic 500 page. */
+function pageErrors(deps: InteractionDeps) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      const status = statusOf(error);
+      const requestId = ctx.get('x-request-id') || undefined;
+      if (error instanceof oidcErrors.SessionNotFound || (error instanceof oidcErrors.OIDCProviderError && error.error === 'invalid_request' && status < 500)) {
+        deps.render(ctx, 'error', {
+          title: 'Sign-in expired',
+          heading: 'This sign-in page has expired',
+          message: 'The sign-in took too long, was already completed, or was opened in another browser.',
+          hint: 'Go back to the application and start the sign-in again.',
+          requestId,
+        }, 400);
+        return;
+      }
+      if (error instanceof AppError || (status >= 400 && status < 500)) {
+        const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
+        deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back and try again.', requestId }, status);
+        return;
+      }
+      deps.logger.error({ err: error, path: ctx.path }, 'interaction failed');
+      deps.render(ctx, 'error', {
+        title: 'Something went wrong',
+        heading: 'Something went wrong',
+        message: 'Gatehouse could not complete this step. Nothing was changed.',
+        hint: 'Try again in a moment.',
+        requestId,
+      }, 500);
+    }
+  };
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof AppError) return error.status;
+  const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : 500;
+}

@@ -1,0 +1,72 @@
+// Entry point: read config → open the store → migrate → build the app → listen.
+// SIGTERM/SIGINT stop accepting connections, let in-flight requests finish, then exit.
+import { createServer } from 'node:http';
+import { ConfigError, loadConfig } from './config.js';
+import { resolveSecrets } from './crypto/secrets.js';
+import { openDatabase } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { StoreLockedError } from './db/store-lock.js';
+import { createApp } from './app.js';
+import { createLogger } from './logger.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel });
+  const secrets = await resolveSecrets(config, logger);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.databasePoolMax });
+  const migrations = await migrate(db);
+  if (migrations.applied.length) logger.info({ applied: migrations.applied }, 'database migrated');
+  const app = await createApp({ config, db, secrets, logger });
+
+  const server = createServer(app.koa.callback());
+  // Bounded header and request times keep slow clients from holding sockets (ASVS 15.2.2).
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+
+  logger.info(
+    { issuer: config.issuer, discovery: `${config.issuer}/.well-known/openid-configuration`, store: db.description, port },
+    `Gatehouse is serving ${config.issuer}`,
+  );
+  if (config.env !== 'production') {
+    logger.info(
+      'Next: create a user with `npx gatehouse user create --email you@example.com --password …` and a client with ' +
+        '`npx gatehouse client create --name my-app --redirect-uri http://localhost:8080/callback` ' +
+        '(with the embedded store, stop the server first or use DATABASE_URL).',
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    server.close(() => {
+      void (async () => {
+        await app.close();
+        await db.close();
+        logger.info('stopped');
+        process.exit(0);
+      })();
+    });
+    server.closeIdleConnections();
+    setTimeout(() => {
+      logger.warn('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, 15_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof StoreLockedError) {
+    process.stderr.write(`gatehouse: ${error.message}\n`);
+  } else {
+    process.stderr.write(`gatehouse: failed to start: ${(error as Error)?.message ?? String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,156 @@
+// oidc-provider's storage adapter, in two halves (as logto does): the Client model is
+// answered read-only from Gatehouse's clients table, whose only writers are the CLI and
+// admin API; every other model lives in one generic table keyed by (model, id) with
+// indexed grantId, uid and userCode.
+//
+// Bearer artifacts are stored under SHA-256 of their value (RFC 6819 §5.1.4.1.3), so a
+// database dump yields no usable code, token or session cookie. Where oidc-provider
+// looks such an artifact up by something other than its value (a session by uid), the
+// value is kept in the payload sealed with AES-256-GCM.
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { sha256 } from '../crypto/random.js';
+import type { PayloadStore } from '../stores/oidc-payloads.js';
+
+/** Models whose id is itself a credential. */
+const HASHED_MODELS = new Set([
+  'Session',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'ClientCredentials',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'RegistrationAccessToken',
+  'InitialAccessToken',
+  'PushedAuthorizationRequest',
+  'PreAuthorizedCode',
+]);
+
+/** Hashed models that oidc-provider also finds by uid or user code, so the id must be recoverable. */
+const SEALED_ID_MODELS = new Set(['Session', 'DeviceCode']);
+
+export interface AdapterDeps {
+  payloads: PayloadStore;
+  secretBox: SecretBox;
+  /** Client metadata for oidc-provider, or undefined for an unknown client. */
+  findClient(id: string): Promise<Record<string, unknown> | undefined>;
+}
+
+export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
+  const { payloads, secretBox, findClient } = deps;
+
+  class ClientAdapter implements Adapter {
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (typeof id !== 'string' || id.length === 0 || id.length > 200) return undefined;
+      return (await findClient(id)) as AdapterPayload | undefined;
+    }
+
+    async upsert(): Promise<void> {
+      throw new Error('clients are managed through the Gatehouse admin API and CLI');
+    }
+
+    async destroy(): Promise<void> {
+      throw new Error('clients are managed through the Gatehouse admin API and CLI');
+    }
+
+    async findByUid(): Promise<undefined> {
+      return undefined;
+    }
+
+    async findByUserCode(): Promise<undefined> {
+      return undefined;
+    }
+
+    async consume(): Promise<void> {}
+
+    async revokeByGrantId(): Promise<void> {}
+  }
+
+  class PayloadAdapter implements Adapter {
+    readonly #hashed: boolean;
+    readonly #sealedId: boolean;
+
+    constructor(readonly model: string) {
+      this.#hashed = HASHED_MODELS.has(model);
+      this.#sealedId = SEALED_ID_MODELS.has(model);
+    }
+
+    #key(id: string): string {
+      return this.#hashed ? sha256(id) : id;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      let stored: Record<string, unknown> = payload as Record<string, unknown>;
+      if (this.#hashed) {
+        const { jti, ...rest } = stored;
+        stored = this.#sealedId ? { ...rest, sealedJti: secretBox.seal(String(jti ?? id), 'artifact-id') } : rest;
+      }
+      await payloads.upsert({
+        model: this.model,
+        id: this.#key(id),
+        payload: stored,
+        grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
+        uid: typeof payload.uid === 'string' ? payload.uid : null,
+        userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
+        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      });
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (typeof id !== 'string' || id.length === 0 || id.length > 512) return undefined;
+      return this.#restore(await payloads.find(this.model, this.#key(id)), id);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.#restore(await payloads.findBy(this.model, { uid }));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.#restore(await payloads.findBy(this.model, { userCode }));
+    }
+
+    /**
+     * One-time use (codes, rotated refresh tokens). oidc-provider checks `consumed` and
+     * then calls consume(), which two concurrent requests could both pass; the
+     * conditional update here lets exactly one through. The loser gets invalid_grant and,
+     * as for any reuse (RFC 9700 §4.14.2, RFC 6749 §4.1.2), the whole grant is revoked.
+     */
+    async consume(id: string): Promise<void> {
+      const result = await payloads.consume(this.model, this.#key(id));
+      if (result.consumed) return;
+      if (result.grantId) await payloads.destroyByGrantId(result.grantId);
+      throw new errors.InvalidGrant('grant request is invalid (already used)');
+    }
+
+    async destroy(id: string): Promise<void> {
+      await payloads.destroy(this.model, this.#key(id));
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await payloads.destroyByGrantId(grantId, this.model);
+    }
+
+    #restore(row: Awaited<ReturnType<PayloadStore['find']>>, id?: string): AdapterPayload | undefined {
+      if (!row) return undefined;
+      // Expired rows wait for the purge; they are never handed out.
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return undefined;
+      const { sealedJti, ...payload } = row.payload;
+      if (this.#hashed) {
+        const jti = id ?? (typeof sealedJti === 'string' ? secretBox.open(sealedJti, 'artifact-id') : undefined);
+        if (!jti) return undefined;
+        payload.jti = jti;
+      }
+      if (row.consumedAt) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
+      return payload as AdapterPayload;
+    }
+  }
+
+  return class GatehouseAdapter {
+    constructor(name: string) {
+      // oidc-provider constructs one adapter per model name; hand back the right half.
+      return name === 'Client' ? new ClientAdapter() : new PayloadAdapter(name);
+    }
+  } as unknown as new (name: string) => Adapter;
+}

@@ -1,0 +1,175 @@
+// The one place Gatehouse constructs oidc-provider. Each non-default setting carries the
+// reason it is set. Defaults referenced below are oidc-provider 9's (lib/helpers/defaults.js).
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Renderer } from '../http/views.js';
+import { accountClaims, type AccountService } from '../services/accounts.js';
+import { SUPPORTED_SCOPES } from '../services/clients.js';
+import type { ConsentStore } from '../stores/consents.js';
+import type { PayloadStore } from '../stores/oidc-payloads.js';
+import { createAdapterClass } from './adapter.js';
+import { describeProtocolError } from './protocol-errors.js';
+
+export interface ProviderDeps {
+  config: Config;
+  logger: Logger;
+  cookieKeys: string[];
+  jwks: { keys: Array<Record<string, unknown>> };
+  secretBox: SecretBox;
+  payloads: PayloadStore;
+  consents: ConsentStore;
+  accounts: AccountService;
+  findClient(id: string): Promise<Record<string, unknown> | undefined>;
+  render: Renderer;
+}
+
+/** Claims released per scope (OpenID Connect Core 5.4), plus Gatehouse's `roles`. */
+export const SCOPE_CLAIMS = {
+  openid: ['sub'],
+  profile: [
+    'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile',
+    'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at',
+  ],
+  email: ['email', 'email_verified'],
+  address: ['address'],
+  phone: ['phone_number', 'phone_number_verified'],
+  roles: ['roles'],
+} as const;
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, accounts, consents, render } = deps;
+  const https = config.issuer.startsWith('https://');
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass({ payloads: deps.payloads, secretBox: deps.secretBox, findClient: deps.findClient }),
+    // Clients live in Gatehouse's own table, read through the adapter.
+    clients: [],
+    jwks: deps.jwks as Configuration['jwks'],
+    async findAccount(_ctx, sub) {
+      const user = await accounts.findById(sub);
+      // A disabled or deleted user's tokens stop working at userinfo and refresh.
+      if (!user || user.disabled) return undefined;
+      return { accountId: user.id, claims: async () => ({ ...accountClaims(user), sub: user.id }) };
+    },
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    scopes: [...SUPPORTED_SCOPES],
+    cookies: {
+      // Signed with a key ring from configuration: the first key signs, all verify.
+      keys: deps.cookieKeys,
+      // __Host- pins the session cookie to this origin (no Domain, Path=/, Secure); it
+      // needs https, so plain-http development keeps the default name.
+      names: https ? { session: '__Host-session' } : {},
+      long: { httpOnly: true, sameSite: 'lax', secure: https },
+      short: { httpOnly: true, sameSite: 'lax', secure: https },
+    },
+    features: {
+      // The built-in development login accepts any credentials: never on.
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          render(ctx as never, 'logout', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
+        },
+        async postLogoutSuccessSource(ctx) {
+          render(ctx as never, 'logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+        },
+      },
+    },
+    // Only the authorization code flow: no implicit or hybrid tokens in front channels
+    // (RFC 9700 §2.1.2).
+    responseTypes: ['code'],
+    // OIDC Core 3.1.2.1 makes redirect_uri REQUIRED; do not guess it.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    pkce: {
+      // Public clients always; confidential clients unless registered with
+      // require_pkce=false for a legacy relying party (ASVS 10.4.6). Only S256 exists in v9.
+      required: (_ctx, client) => client.clientAuthMethod === 'none' || client['require_pkce'] !== false,
+    },
+    // Every refresh rotates the token, so a stolen and replayed one is detected and the
+    // grant revoked (RFC 9700 §4.14.2).
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      ClientCredentials: config.ttl.clientCredentials,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      Grant: config.ttl.grant,
+      // Rotation never extends a refresh token's life past the first one's expiry: an
+      // absolute lifetime (ASVS 10.4.8).
+      RefreshToken(ctx) {
+        const rotated = ctx?.oidc.entities.RotatedRefreshToken;
+        return rotated ? Math.max(rotated.remainingTTL, 1) : config.ttl.refreshToken;
+      },
+    },
+    extraClientMetadata: {
+      properties: ['first_party', 'require_pkce', 'gatehouse_roles'],
+      validator(_ctx, key, value) {
+        if ((key === 'first_party' || key === 'require_pkce') && value !== undefined && typeof value !== 'boolean') {
+          throw new Error(`${key} must be a boolean`);
+        }
+        if (key === 'gatehouse_roles' && value !== undefined && !(Array.isArray(value) && value.every((role) => typeof role === 'string'))) {
+          throw new Error('roles must be a list of role names');
+        }
+      },
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    enabledJWA: {
+      // RS256 is mandatory for ID tokens (OIDC Core 15.1); ES256/PS256 for clients that ask.
+      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // A grant the user already gave (their consent record), or a first-party client,
+    // satisfies the consent prompt without showing the page again.
+    async loadExistingGrant(ctx) {
+      const { oidc } = ctx;
+      const client = oidc.client!;
+      const grantId = oidc.result?.consent?.grantId ?? oidc.session?.grantIdFor(client.clientId);
+      if (grantId) {
+        const grant = await oidc.provider.Grant.find(grantId);
+        if (grant) return grant;
+      }
+      const accountId = oidc.session?.accountId;
+      if (!accountId) return undefined;
+      const requested = String(oidc.params?.scope ?? '').split(' ').filter(Boolean);
+      let scopes = requested;
+      if (client['first_party'] !== true) {
+        const consent = await consents.find(accountId, client.clientId);
+        if (!consent) return undefined;
+        scopes = requested.filter((scope) => consent.scopes.includes(scope));
+      }
+      if (!scopes.includes('openid')) return undefined;
+      const grant = new oidc.provider.Grant({ accountId, clientId: client.clientId });
+      grant.addOIDCScope(scopes.join(' '));
+      await grant.save();
+      return grant;
+    },
+    async renderError(ctx, out) {
+      const page = describeProtocolError(out.error);
+      render(ctx as never, 'error', { title: page.heading, ...page, requestId: ctx.get('x-request-id') || undefined }, ctx.status >= 400 ? ctx.status : 400);
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // Only trust X-Forwarded-* when configured to sit behind a proxy (RFC 9700 §4.13).
+  provider.proxy = config.trustProxy;
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    deps.logger.error({ err: error, path: ctx.path }, 'oidc-provider server error');
+  });
+  return provider;
+}

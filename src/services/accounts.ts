@@ -1,0 +1,169 @@
+// Users as the rest of Gatehouse sees them: creation with validation, sign-in by email or
+// username, and the OIDC claims an account releases.
+import { z } from 'zod';
+import { AppError, invalidInput, type FieldProblem } from '../errors.js';
+import type { UserRecord, UserStore } from '../stores/users.js';
+import { PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
+
+const address = z
+  .object({
+    formatted: z.string().max(1000),
+    street_address: z.string().max(500),
+    locality: z.string().max(200),
+    region: z.string().max(200),
+    postal_code: z.string().max(50),
+    country: z.string().max(100),
+  })
+  .partial()
+  .strict();
+
+/** Standard OIDC claims (OpenID Connect Core 5.1) a user record may hold besides email. */
+export const profileClaims = z
+  .object({
+    name: z.string().max(300),
+    given_name: z.string().max(200),
+    family_name: z.string().max(200),
+    middle_name: z.string().max(200),
+    nickname: z.string().max(200),
+    preferred_username: z.string().max(200),
+    profile: z.url(),
+    picture: z.url(),
+    website: z.url(),
+    gender: z.string().max(50),
+    birthdate: z.string().regex(/^(\d{4}|\d{4}-\d{2}-\d{2}|0000-\d{2}-\d{2})$/, 'must be YYYY, YYYY-MM-DD or 0000-MM-DD'),
+    zoneinfo: z.string().max(100),
+    locale: z.string().max(35),
+    phone_number: z.string().max(50),
+    phone_number_verified: z.boolean(),
+    address,
+  })
+  .partial()
+  .strict();
+
+export type ProfileClaims = z.infer<typeof profileClaims>;
+
+const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
+
+export const newUserInput = z
+  .object({
+    email: z.email().max(254),
+    username: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[\p{L}\p{N}._@+-]+$/u, 'may hold letters, digits and . _ @ + - only')
+      .optional(),
+    password: z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' }),
+    email_verified: z.boolean().default(false),
+    roles: z.array(roleName).max(100).default([]),
+    claims: profileClaims.default({}),
+  })
+  .strict();
+
+export type NewUserInput = z.input<typeof newUserInput>;
+
+/** The public shape of a user: never the hash. */
+export interface UserView {
+  id: string;
+  email: string;
+  username: string | null;
+  email_verified: boolean;
+  disabled: boolean;
+  roles: string[];
+  claims: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+export function viewUser(user: UserRecord): UserView {
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    email_verified: user.emailVerified,
+    disabled: user.disabled,
+    roles: user.roles,
+    claims: user.claims,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Usernames compare case- and width-insensitively (NFKC + lower case). */
+export function normalizeUsername(username: string): string {
+  return username.normalize('NFKC').toLowerCase();
+}
+
+export function zodProblems(error: z.ZodError, prefix = ''): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    field: prefix + (issue.path.length ? issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('') : '(body)'),
+    message: issue.message,
+  }));
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;
+
+export function createAccountService(deps: { users: UserStore; passwords: PasswordHasher }) {
+  const { users, passwords } = deps;
+
+  return {
+    async createUser(input: unknown): Promise<UserView> {
+      const parsed = newUserInput.safeParse(input);
+      if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
+      const { email, username, password, email_verified: emailVerified, roles, claims } = parsed.data;
+      const user = await users.create({
+        email: normalizeEmail(email),
+        username: username === undefined ? undefined : normalizeUsername(username),
+        passwordHash: await passwords.hash(password),
+        emailVerified,
+        claims,
+        roles: [...new Set(roles)],
+      });
+      return viewUser(user);
+    },
+
+    /**
+     * Checks a login (email or username) and password. Returns the user only when both
+     * match and the account is enabled; every failure looks the same to the caller and
+     * costs one argon2 verification, so neither the answer nor its timing tells whether
+     * the account exists.
+     */
+    async authenticate(login: string, password: string): Promise<UserRecord | undefined> {
+      if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES || login.length > 254) {
+        throw new AppError('invalid_input', 'The email, username or password is too long.');
+      }
+      const trimmed = login.trim();
+      const user = trimmed.includes('@')
+        ? await users.findByLogin(normalizeEmail(trimmed))
+        : await users.findByLogin(normalizeUsername(trimmed));
+      const ok = await passwords.verify(user?.passwordHash, password);
+      if (!ok || !user || user.disabled) return undefined;
+      if (user.passwordHash && passwords.needsRehash(user.passwordHash)) {
+        // The cost parameters were raised since this hash was made: upgrade it now that
+        // the plain password is at hand.
+        await users.setPasswordHash(user.id, await passwords.hash(password));
+      }
+      return user;
+    },
+
+    findById: (id: string) => users.findById(id),
+  };
+}
+
+/** Every claim an account can release; oidc-provider filters them by granted scope. */
+export function accountClaims(user: UserRecord): Record<string, unknown> {
+  const claims: Record<string, unknown> = {
+    ...user.claims,
+    sub: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    roles: user.roles,
+    updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+  };
+  if (user.username && claims.preferred_username === undefined) claims.preferred_username = user.username;
+  return claims;
+}

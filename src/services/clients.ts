@@ -1,0 +1,189 @@
+// Client registration rules and the mapping between a stored client and the metadata
+// oidc-provider works with. Client ids and secrets are always generated here (ASVS
+// 15.3.1): secrets carry 256 bits from the CSPRNG, are shown once, and are stored only
+// sealed with AES-256-GCM (a slow hash would cap client authentication at a few dozen
+// requests per second, and client_secret_jwt needs the plain value).
+import { z } from 'zod';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { randomToken } from '../crypto/random.js';
+import { invalidInput, type FieldProblem } from '../errors.js';
+import type { ClientRecord, ClientStore } from '../stores/clients.js';
+import { zodProblems } from './accounts.js';
+import { redirectUriProblem } from './redirect-uris.js';
+
+export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const SUPPORTED_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
+export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'roles'] as const;
+const SECRET_METHODS = new Set<string>(['client_secret_basic', 'client_secret_post', 'client_secret_jwt']);
+
+const httpsUrl = z.url().refine((value) => value.startsWith('https://'), 'must be an https URL');
+const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
+
+export const newClientInput = z
+  .object({
+    client_name: z.string().trim().min(1).max(200),
+    application_type: z.enum(['web', 'native']).default('web'),
+    redirect_uris: z.array(z.string()).max(50).default([]),
+    post_logout_redirect_uris: z.array(z.string()).max(50).default([]),
+    grant_types: z.array(z.enum(SUPPORTED_GRANT_TYPES)).min(1).optional(),
+    token_endpoint_auth_method: z.enum(SUPPORTED_AUTH_METHODS).default('client_secret_basic'),
+    scope: z
+      .string()
+      .trim()
+      .refine((value) => value.split(/\s+/).every((scope) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)), 'must be space-separated scope tokens')
+      .optional(),
+    id_token_signed_response_alg: z.enum(['RS256', 'ES256', 'PS256']).default('RS256'),
+    logo_uri: httpsUrl.optional(),
+    client_uri: httpsUrl.optional(),
+    policy_uri: httpsUrl.optional(),
+    tos_uri: httpsUrl.optional(),
+    jwks_uri: httpsUrl.optional(),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).max(20) }).optional(),
+    contacts: z.array(z.email()).max(10).optional(),
+    first_party: z.boolean().default(false),
+    require_pkce: z.boolean().default(true),
+    roles: z.array(roleName).max(100).default([]),
+  })
+  .strict();
+
+export type NewClientInput = z.input<typeof newClientInput>;
+
+/** The public shape of a client: metadata, never the secret (that is returned once, beside it). */
+export type ClientView = Record<string, unknown> & {
+  client_id: string;
+  client_name: string;
+  first_party: boolean;
+  require_pkce: boolean;
+  roles: string[];
+  created_at: string;
+  updated_at: string;
+};
+
+export function viewClient(client: ClientRecord): ClientView {
+  return {
+    client_id: client.id,
+    client_name: client.name,
+    ...client.metadata,
+    first_party: client.firstParty,
+    require_pkce: client.requirePkce,
+    roles: client.roles,
+    created_at: client.createdAt.toISOString(),
+    updated_at: client.updatedAt.toISOString(),
+  };
+}
+
+export interface CreatedClient {
+  client: ClientView;
+  /** Present for confidential clients; shown once. */
+  client_secret?: string;
+}
+
+/** Checks metadata the way oidc-provider will load it; throws with its message when it refuses. */
+export type MetadataValidator = (metadata: Record<string, unknown>) => Promise<void>;
+
+export type ClientService = ReturnType<typeof createClientService>;
+
+export function createClientService(deps: {
+  clients: ClientStore;
+  secretBox: SecretBox;
+  production: boolean;
+  validateMetadata: MetadataValidator;
+}) {
+  const { clients, secretBox, production, validateMetadata } = deps;
+
+  return {
+    async createClient(input: unknown): Promise<CreatedClient> {
+      const parsed = newClientInput.safeParse(input);
+      if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
+      const data = parsed.data;
+      const metadata = buildMetadata(data, production);
+      const id = randomToken(16);
+      const secret = SECRET_METHODS.has(data.token_endpoint_auth_method) ? randomToken(32) : undefined;
+      try {
+        await validateMetadata({ client_id: id, ...(secret ? { client_secret: secret } : {}), ...metadata });
+      } catch (error) {
+        throw invalidInput([{ field: '(metadata)', message: (error as Error).message }], 'The client metadata is not valid.');
+      }
+      const record = await clients.create({
+        id,
+        name: data.client_name,
+        metadata,
+        secretCiphertext: secret ? secretBox.seal(secret, 'client-secret') : null,
+        firstParty: data.first_party,
+        // Public clients always use PKCE, whatever this says (see oidc/configuration.ts).
+        requirePkce: data.require_pkce,
+        roles: [...new Set(data.roles)],
+      });
+      return { client: viewClient(record), ...(secret ? { client_secret: secret } : {}) };
+    },
+
+    /** The metadata oidc-provider loads for a client id, with the secret unsealed. */
+    async providerMetadata(id: string): Promise<Record<string, unknown> | undefined> {
+      const record = await clients.findById(id);
+      if (!record) return undefined;
+      return {
+        ...record.metadata,
+        client_id: record.id,
+        ...(record.secretCiphertext ? { client_secret: secretBox.open(record.secretCiphertext, 'client-secret') } : {}),
+        first_party: record.firstParty,
+        require_pkce: record.requirePkce,
+        gatehouse_roles: record.roles,
+      };
+    },
+  };
+}
+
+type ParsedClient = z.output<typeof newClientInput>;
+
+function buildMetadata(data: ParsedClient, production: boolean): Record<string, unknown> {
+  const problems: FieldProblem[] = [];
+  const isPublic = data.token_endpoint_auth_method === 'none';
+  const grantTypes = data.grant_types ?? (data.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  const usesCode = grantTypes.includes('authorization_code');
+
+  const rules = { applicationType: data.application_type, production };
+  data.redirect_uris.forEach((uri, index) => {
+    const problem = redirectUriProblem(uri, rules);
+    if (problem) problems.push({ field: `redirect_uris[${index}]`, message: problem });
+  });
+  data.post_logout_redirect_uris.forEach((uri, index) => {
+    const problem = redirectUriProblem(uri, rules);
+    if (problem) problems.push({ field: `post_logout_redirect_uris[${index}]`, message: problem });
+  });
+  if (usesCode && data.redirect_uris.length === 0) {
+    problems.push({ field: 'redirect_uris', message: 'the authorization_code grant needs at least one redirect URI' });
+  }
+  if (!usesCode && data.redirect_uris.length > 0) {
+    problems.push({ field: 'grant_types', message: 'redirect URIs are only used with the authorization_code grant' });
+  }
+  if (grantTypes.includes('refresh_token') && !usesCode) {
+    problems.push({ field: 'grant_types', message: 'refresh_token needs the authorization_code grant' });
+  }
+  if (isPublic && grantTypes.includes('client_credentials')) {
+    problems.push({ field: 'grant_types', message: 'a public client (token_endpoint_auth_method none) cannot use client_credentials' });
+  }
+  if (data.token_endpoint_auth_method === 'private_key_jwt' && !data.jwks && !data.jwks_uri) {
+    problems.push({ field: 'jwks_uri', message: 'private_key_jwt needs jwks or jwks_uri' });
+  }
+  if (data.scope) {
+    const unknown = data.scope.split(/\s+/).filter((scope) => !(SUPPORTED_SCOPES as readonly string[]).includes(scope));
+    if (unknown.length) problems.push({ field: 'scope', message: `unsupported scopes: ${unknown.join(', ')}` });
+  }
+  if (problems.length) throw invalidInput(problems);
+
+  const metadata: Record<string, unknown> = {
+    client_name: data.client_name,
+    application_type: data.application_type,
+    grant_types: grantTypes,
+    response_types: usesCode ? ['code'] : [],
+    redirect_uris: data.redirect_uris,
+    post_logout_redirect_uris: data.post_logout_redirect_uris,
+    token_endpoint_auth_method: data.token_endpoint_auth_method,
+    id_token_signed_response_alg: data.id_token_signed_response_alg,
+  };
+  for (const key of ['scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts'] as const) {
+    if (data[key] !== undefined) metadata[key] = data[key];
+  }
+  return metadata;
+}
+
