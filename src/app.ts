@@ -29,6 +29,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   const { services, provider } = await createGatehouse({ ...deps, render });
 
   const koa = new Koa({ proxy: config.trustProxy });
+  // koa-mount runs oidc-provider's middleware on this app's context, so this app must
+  // sign cookies with the same key ring the provider verifies them with.
+  koa.keys = [...deps.secrets.cookieKeys];
   // Errors are logged here, without request secrets; Koa's default would print stacks.
   koa.silent = true;
   koa.on('error', (error: Error & { status?: number; expose?: boolean }) => {

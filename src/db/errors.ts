@@ -2,9 +2,14 @@
 import { Prisma } from '@prisma/client';
 import { AppError } from '../errors.js';
 
-/** Unique-constraint violation (P2002), e.g. a duplicate email. */
+/**
+ * Unique-constraint violation, e.g. a duplicate email: P2002 from Prisma, or PostgreSQL's
+ * 23505 passed through unmapped by the PGlite driver adapter.
+ */
 export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+  if (error instanceof Prisma.PrismaClientKnownRequestError) return error.code === 'P2002';
+  const cause = (error as { cause?: { code?: unknown; originalCode?: unknown } } | null)?.cause;
+  return cause?.code === '23505' || cause?.originalCode === '23505';
 }
 
 /** A row to update or delete was not there (P2025). */

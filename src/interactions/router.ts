@@ -187,6 +187,7 @@ function pageErrors(deps: InteractionDeps) {
     } catch (error) {
       const status = statusOf(error);
       const requestId = ctx.get('x-request-id') || undefined;
+      deps.logger.debug({ err: error, status, path: ctx.path }, 'interaction refused');
       if (error instanceof oidcErrors.SessionNotFound || (error instanceof oidcErrors.OIDCProviderError && error.error === 'invalid_request' && status < 500)) {
         deps.render(ctx, 'error', {
           title: 'Sign-in expired',

@@ -55,6 +55,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: [...SUPPORTED_SCOPES],
+    // Put the claims of the granted scopes (profile, email, roles…) in the ID token too,
+    // not only at userinfo, so services can read them without another call. Still only
+    // what the scopes grant (ASVS 14.2.6).
+    conformIdTokenClaims: false,
     cookies: {
       // Signed with a key ring from configuration: the first key signs, all verify.
       keys: deps.cookieKeys,
@@ -67,8 +71,18 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       // The built-in development login accepts any credentials: never on.
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A confidential client learns only about its own tokens; anything else, and any
+        // public client, gets exactly {"active":false} (RFC 7662 §2.2, §4).
+        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        // A client may revoke only its own tokens; another client's token is left alone
+        // and the answer is the same 200 an unknown token gets (RFC 7009 §2.2).
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: {

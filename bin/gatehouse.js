@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Runs the compiled CLI (built by `npm install` / `npm run build`).
+import '../dist/cli/index.js';

@@ -1,0 +1,16 @@
+// Jest runs the TypeScript sources as native ES modules (oidc-provider 9 is ESM-only,
+// hence --experimental-vm-modules in `npm test`). ts-jest only transpiles
+// (isolatedModules in tsconfig); type checking is `npm run typecheck`, run by CI, which
+// keeps each test file's start-up fast.
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
+  setupFilesAfterEnv: ['<rootDir>/test/helpers/setup.ts'],
+  testTimeout: 60_000,
+  // Each worker starts real servers and argon2 hashes; two match the machines we run on.
+  maxWorkers: 2,
+};

@@ -1,0 +1,112 @@
+// Starts the real Gatehouse app on a random loopback port against a real database:
+// PGlite in a temporary folder by default, or the PostgreSQL named by
+// TEST_DATABASE_URL, in a fresh schema per app so test files never share state.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Secrets } from '../../src/crypto/secrets.js';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/logger.js';
+
+export interface TestApp {
+  issuer: string;
+  config: Config;
+  app: App;
+  db: Database;
+  /** Stops the server and closes the store, keeping its data. */
+  stop(): Promise<void>;
+  /** Stops, then starts again on the same port and data: a process restart. */
+  restart(): Promise<TestApp>;
+  /** Stops and deletes the data. */
+  destroy(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+}
+
+export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
+
+const secrets: Secrets = { secretKey: randomBytes(32).toString('base64'), cookieKeys: [randomBytes(32).toString('base64url')] };
+
+export async function startApp(options: StartOptions = {}): Promise<TestApp> {
+  const storage = await createStorage();
+  return launch(storage, options, 0);
+}
+
+interface Storage {
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+async function createStorage(): Promise<Storage> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (base) {
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const url = new URL(base);
+    url.searchParams.set('schema', schema);
+    return {
+      env: { DATABASE_URL: url.toString() },
+      async drop() {
+        const client = new pg.Client({ connectionString: base });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.end();
+      },
+    };
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-test-'));
+  return { env: { DATA_DIR: dir }, drop: () => rm(dir, { recursive: true, force: true }) };
+}
+
+async function launch(storage: Storage, options: StartOptions, port: number): Promise<TestApp> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actualPort = (server.address() as AddressInfo).port;
+  const issuer = `http://127.0.0.1:${actualPort}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    ISSUER: issuer,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PURGE_INTERVAL: '0',
+    ...storage.env,
+    ...options.env,
+  });
+  const logger = createLogger({ level: config.logLevel });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
+  await migrate(db);
+  const app = await createApp({ config, db, secrets, logger });
+  server.on('request', app.koa.callback());
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await app.close();
+    await db.close();
+  };
+  return {
+    issuer,
+    config,
+    app,
+    db,
+    stop,
+    async restart() {
+      await stop();
+      return launch(storage, options, actualPort);
+    },
+    async destroy() {
+      await stop();
+      await storage.drop();
+    },
+  };
+}
