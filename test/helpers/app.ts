@@ -17,6 +17,9 @@ import { createLogger } from '../../src/logger.js';
 
 export interface TestApp {
   issuer: string;
+  /** Where this instance listens; equals the issuer unless ISSUER was overridden. */
+  origin: string;
+  storage: Storage;
   config: Config;
   app: App;
   db: Database;
@@ -30,6 +33,8 @@ export interface TestApp {
 
 export interface StartOptions {
   env?: Record<string, string>;
+  /** Run a second instance on the same PostgreSQL schema as this one (PostgreSQL only). */
+  shareStoreWith?: TestApp;
 }
 
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
@@ -37,11 +42,11 @@ export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
 const secrets: Secrets = { secretKey: randomBytes(32).toString('base64'), cookieKeys: [randomBytes(32).toString('base64url')] };
 
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {
-  const storage = await createStorage();
+  const storage = options.shareStoreWith?.storage ?? (await createStorage());
   return launch(storage, options, 0);
 }
 
-interface Storage {
+export interface Storage {
   env: Record<string, string>;
   drop(): Promise<void>;
 }
@@ -70,14 +75,15 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const actualPort = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${actualPort}`;
+  const origin = `http://127.0.0.1:${actualPort}`;
+  const issuer = options.env?.ISSUER ?? origin;
   const config = loadConfig({
     NODE_ENV: 'test',
-    ISSUER: issuer,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     PURGE_INTERVAL: '0',
     ...storage.env,
     ...options.env,
+    ISSUER: issuer,
   });
   const logger = createLogger({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
@@ -96,6 +102,8 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   };
   return {
     issuer,
+    origin,
+    storage,
     config,
     app,
     db,
