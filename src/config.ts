@@ -12,7 +12,7 @@ const booleanFlag = z
 export const settings = {
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']).default('development'),
-    doc: '`production` enforces safe settings (explicit secrets, https issuer) and hides developer hints.',
+    doc: '`production` refuses to start without explicit secrets and an https issuer.',
   },
   PORT: { schema: z.coerce.number().int().min(0).max(65535).default(3000), doc: 'TCP port to listen on.' },
   HOST: { schema: z.string().min(1).default('0.0.0.0'), doc: 'Address to bind.' },
