@@ -51,4 +51,26 @@ export function registerUserCommands(program: Command): void {
       );
       printJson(created);
     });
+
+  user
+    .command('set-password')
+    .description('set a new password; the user is signed out everywhere and their tokens are revoked')
+    .requiredOption('--user <id|email|username>', 'the user')
+    .option('--password <password>', 'new password (visible in your shell history; prefer --password-stdin)')
+    .option('--password-stdin', 'read the new password from standard input')
+    .action(async (options: { user: string; password?: string; passwordStdin?: boolean }) => {
+      const password = options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : options.password;
+      if (password === undefined) throw new AppError('invalid_input', 'Give a password with --password or --password-stdin.');
+      printJson(await withGatehouse(({ services }) => services.accounts.setPassword(options.user, password)));
+    });
+
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    user
+      .command(name)
+      .description(disabled ? 'disable a user: no sign-in, and every session and token ends now' : 'enable a disabled user again')
+      .requiredOption('--user <id|email|username>', 'the user')
+      .action(async (options: { user: string }) => {
+        printJson(await withGatehouse(({ services }) => services.accounts.setDisabled(options.user, disabled)));
+      });
+  }
 }

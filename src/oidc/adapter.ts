@@ -92,6 +92,7 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         id: this.#key(id),
         payload: stored,
         grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
+        accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,

@@ -107,8 +107,20 @@ export function zodProblems(error: z.ZodError, prefix = ''): FieldProblem[] {
 
 export type AccountService = ReturnType<typeof createAccountService>;
 
-export function createAccountService(deps: { users: UserStore; passwords: PasswordHasher }) {
-  const { users, passwords } = deps;
+export function createAccountService(deps: {
+  users: UserStore;
+  passwords: PasswordHasher;
+  /** Ends every session and revokes every grant and token of a user. */
+  revokeEverything(userId: string): Promise<void>;
+}) {
+  const { users, passwords, revokeEverything } = deps;
+
+  async function findByIdOrLogin(reference: string): Promise<UserRecord> {
+    const user = (await users.findById(reference))
+      ?? (reference.includes('@') ? await users.findByLogin(normalizeEmail(reference)) : await users.findByLogin(normalizeUsername(reference)));
+    if (!user) throw new AppError('not_found', 'No such user.');
+    return user;
+  }
 
   return {
     async createUser(input: unknown): Promise<UserView> {
@@ -151,6 +163,30 @@ export function createAccountService(deps: { users: UserStore; passwords: Passwo
     },
 
     findById: (id: string) => users.findById(id),
+
+    /** Finds a user by id, email or username; not_found otherwise. */
+    find: findByIdOrLogin,
+
+    /**
+     * Sets a new password and signs the user out everywhere: sessions, refresh tokens and
+     * access tokens issued under the old password stop working (ASVS 7.4.3, RFC 9700 §4.14.2).
+     */
+    async setPassword(reference: string, password: string): Promise<UserView> {
+      const problem = passwordProblem(password);
+      if (problem) throw invalidInput([{ field: 'password', message: problem }]);
+      const user = await findByIdOrLogin(reference);
+      await users.setPasswordHash(user.id, await passwords.hash(password));
+      await revokeEverything(user.id);
+      return viewUser((await users.findById(user.id))!);
+    },
+
+    /** A disabled user cannot sign in, and every session and token they hold ends now. */
+    async setDisabled(reference: string, disabled: boolean): Promise<UserView> {
+      const user = await findByIdOrLogin(reference);
+      const updated = await users.setDisabled(user.id, disabled);
+      if (disabled) await revokeEverything(user.id);
+      return viewUser(updated);
+    },
   };
 }
 

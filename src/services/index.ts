@@ -31,7 +31,13 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     secretBox,
     stores,
     passwords,
-    accounts: createAccountService({ users: stores.users, passwords }),
+    accounts: createAccountService({
+      users: stores.users,
+      passwords,
+      revokeEverything: async (userId) => {
+        await stores.payloads.destroyByAccountId(userId);
+      },
+    }),
     clients: createClientService({
       clients: stores.clients,
       secretBox,

@@ -12,6 +12,7 @@ export interface PayloadWrite {
   id: string;
   payload: Record<string, unknown>;
   grantId: string | null;
+  accountId: string | null;
   uid: string | null;
   userCode: string | null;
   expiresAt: Date | null;
@@ -32,6 +33,7 @@ export function createPayloadStore(prisma: PrismaClient) {
       const data = {
         payload: write.payload as Prisma.InputJsonObject,
         grantId: write.grantId,
+        accountId: write.accountId,
         uid: write.uid,
         userCode: write.userCode,
         expiresAt: write.expiresAt,
@@ -78,6 +80,12 @@ export function createPayloadStore(prisma: PrismaClient) {
         ? { model, grantId }
         : { OR: [{ grantId }, { model: 'Grant', id: grantId }] };
       const { count } = await prisma.oidcPayload.deleteMany({ where });
+      return count;
+    },
+
+    /** Deletes every session, grant, code and token of a user (password reset, disabling). */
+    async destroyByAccountId(accountId: string): Promise<number> {
+      const { count } = await prisma.oidcPayload.deleteMany({ where: { accountId } });
       return count;
     },
 

@@ -86,6 +86,14 @@ export function createUserStore(prisma: PrismaClient) {
     async setPasswordHash(id: string, passwordHash: string): Promise<void> {
       await prisma.user.update({ where: { id }, data: { passwordHash } });
     },
+
+    async setDisabled(id: string, disabled: boolean): Promise<UserRecord> {
+      try {
+        return toRecord(await prisma.user.update({ where: { id }, data: { disabled }, include: withRoles }));
+      } catch (error) {
+        mapPrismaError(error, 'The user');
+      }
+    },
   };
 }
 

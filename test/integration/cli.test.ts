@@ -24,17 +24,16 @@ describe('gatehouse CLI', () => {
   let dataDir: string | undefined;
   let schema: string | undefined;
 
-  async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Result> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-        env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env, ...extraEnv },
-        timeout: 60_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
+  function cli(args: string[], extraEnv: Record<string, string> = {}, stdin = ''): Promise<Result> {
+    return new Promise((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [BIN, ...args],
+        { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env, ...extraEnv }, timeout: 60_000 },
+        (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end(stdin);
+    });
   }
 
   beforeAll(async () => {
@@ -96,6 +95,22 @@ describe('gatehouse CLI', () => {
     } finally {
       await db.close();
     }
+  });
+
+  test('when a password is set or a user disabled from the CLI, then the stored user changes accordingly', async () => {
+    const changed = await cli(['user', 'set-password', '--user', 'grace@example.com', '--password-stdin'], {}, 'a new long passphrase\n');
+    expect(changed.code).toBe(0);
+    expect(JSON.parse(changed.stdout)).toMatchObject({ email: 'grace@example.com' });
+    const tooShort = await cli(['user', 'set-password', '--user', 'grace@example.com', '--password', 'short']);
+    expect(tooShort.code).toBe(2);
+    expect(tooShort.stderr).toMatch(/password: must be at least 8 characters/);
+    const disabled = await cli(['user', 'disable', '--user', 'grace@example.com']);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ disabled: true });
+    const enabled = await cli(['user', 'enable', '--user', 'grace@example.com']);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ disabled: false });
+    const unknown = await cli(['user', 'disable', '--user', 'nobody@example.com']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/No such user/);
   });
 
   test('when a client is created, then its secret is shown once and invalid metadata is refused', async () => {

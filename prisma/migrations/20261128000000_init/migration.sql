@@ -90,6 +90,7 @@ CREATE TABLE "oidc_payloads" (
     "id" TEXT NOT NULL,
     "payload" JSONB NOT NULL,
     "grant_id" TEXT,
+    "account_id" TEXT,
     "uid" TEXT,
     "user_code" TEXT,
     "expires_at" TIMESTAMPTZ(3),
@@ -121,6 +122,9 @@ CREATE INDEX "signing_keys_status_idx" ON "signing_keys"("status");
 
 -- CreateIndex
 CREATE INDEX "oidc_payloads_grant_id_idx" ON "oidc_payloads"("grant_id");
+
+-- CreateIndex
+CREATE INDEX "oidc_payloads_account_id_idx" ON "oidc_payloads"("account_id");
 
 -- CreateIndex
 CREATE INDEX "oidc_payloads_model_uid_idx" ON "oidc_payloads"("model", "uid");
