@@ -21,7 +21,8 @@ if (!CLIENT_ID || !CLIENT_SECRET) {
 
 // openid-client insists on https; allow plain http only for a local issuer.
 const insecure = new URL(ISSUER).protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined;
-const config = await oidc.discovery(new URL(ISSUER), CLIENT_ID, CLIENT_SECRET, undefined, insecure);
+// HTTP Basic: the client_secret_basic method clients are registered with by default.
+const config = await oidc.discovery(new URL(ISSUER), CLIENT_ID, undefined, oidc.ClientSecretBasic(CLIENT_SECRET), insecure);
 const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri));
 
 // One pending login per browser, keyed by a cookie (a real app keeps this in its session).

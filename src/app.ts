@@ -9,6 +9,7 @@ import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
 import { createGatehouse } from './gatehouse.js';
 import { createHealthRouter } from './http/health.js';
+import { authorizationPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
@@ -57,6 +58,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
       logger.debug({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
     }
   });
+
+  koa.use(rejectMalformedQuery(render));
+  koa.use(authorizationPostAsGet('/auth'));
 
   const health = createHealthRouter({ db, keysLoaded: () => true });
   koa.use(health.routes());

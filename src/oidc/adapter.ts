@@ -38,12 +38,17 @@ export interface AdapterDeps {
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
 }
 
+/** Ids come from requests: anything no stored id could be is simply not found. */
+function isStorableId(id: unknown, maxLength: number): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= maxLength && !id.includes('\u0000');
+}
+
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
   const { payloads, secretBox, findClient } = deps;
 
   class ClientAdapter implements Adapter {
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (typeof id !== 'string' || id.length === 0 || id.length > 200) return undefined;
+      if (!isStorableId(id, 200)) return undefined;
       return (await findClient(id)) as AdapterPayload | undefined;
     }
 
@@ -82,6 +87,9 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // PostgreSQL refuses NUL in text and jsonb; a request that smuggled one in (a form
+      // field, a request parameter) is the client's error, not a server fault.
+      if (JSON.stringify(payload).includes('\\u0000')) throw new errors.InvalidRequest('request contains a NUL character');
       let stored: Record<string, unknown> = payload as Record<string, unknown>;
       if (this.#hashed) {
         const { jti, ...rest } = stored;
@@ -100,15 +108,17 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (typeof id !== 'string' || id.length === 0 || id.length > 512) return undefined;
+      if (!isStorableId(id, 512)) return undefined;
       return this.#restore(await payloads.find(this.model, this.#key(id)), id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableId(uid, 512)) return undefined;
       return this.#restore(await payloads.findBy(this.model, { uid }));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableId(userCode, 512)) return undefined;
       return this.#restore(await payloads.findBy(this.model, { userCode }));
     }
 

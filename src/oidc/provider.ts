@@ -1,6 +1,6 @@
 // The one place Gatehouse constructs oidc-provider. Each non-default setting carries the
 // reason it is set. Defaults referenced below are oidc-provider 9's (lib/helpers/defaults.js).
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -10,7 +10,8 @@ import { SUPPORTED_SCOPES } from '../services/clients.js';
 import type { ConsentStore } from '../stores/consents.js';
 import type { PayloadStore } from '../stores/oidc-payloads.js';
 import { createAdapterClass } from './adapter.js';
-import { describeProtocolError } from './protocol-errors.js';
+import { assertShortLivedClientAssertion, enforceRegisteredSecretMethod, hardenBackChannel, isBackChannel } from './endpoint-hardening.js';
+import { describeProtocolError } from '../http/error-pages.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -24,6 +25,8 @@ export interface ProviderDeps {
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
   render: Renderer;
 }
+
+const MAX_STATE_LENGTH = 2048;
 
 /** Claims released per scope (OpenID Connect Core 5.4), plus Gatehouse's `roles`. */
 export const SCOPE_CLAIMS = {
@@ -84,6 +87,14 @@ export function createProvider(deps: ProviderDeps): Provider {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       clientCredentials: { enabled: true },
+      // On by default in oidc-provider 9. Until API resources are registered, every
+      // `resource` is unknown: invalid_target (RFC 8707 §2).
+      resourceIndicators: {
+        enabled: true,
+        async getResourceServerInfo() {
+          throw new errors.InvalidTarget('no API is registered under this resource indicator');
+        },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -93,6 +104,29 @@ export function createProvider(deps: ProviderDeps): Provider {
         async postLogoutSuccessSource(ctx) {
           render(ctx as never, 'logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
         },
+      },
+    },
+    // Bounds on what the authorization endpoint echoes or stores (checklist I2), checked
+    // after the redirect URI is validated so the client gets a proper error response.
+    extraParams: {
+      state(ctx, value) {
+        if (typeof value === 'string' && value.length > MAX_STATE_LENGTH) {
+          // Do not echo the oversized value back in the error redirect.
+          delete ctx.oidc.params!.state;
+          throw new errors.InvalidRequest(`state must be at most ${MAX_STATE_LENGTH} characters`);
+        }
+      },
+      nonce(_ctx, value) {
+        if (typeof value === 'string' && value.length > MAX_STATE_LENGTH) {
+          throw new errors.InvalidRequest(`nonce must be at most ${MAX_STATE_LENGTH} characters`);
+        }
+      },
+      // An S256 challenge is the base64url SHA-256 of the verifier: exactly 43 characters
+      // (RFC 7636 §4.2); oidc-provider accepts any 43-128 characters.
+      code_challenge(_ctx, value) {
+        if (value !== undefined && !(typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value))) {
+          throw new errors.InvalidRequest('code_challenge must be a base64url-encoded SHA-256 hash (43 characters)');
+        }
       },
     },
     // Only the authorization code flow: no implicit or hybrid tokens in front channels
@@ -173,13 +207,22 @@ export function createProvider(deps: ProviderDeps): Provider {
       await grant.save();
       return grant;
     },
+    assertJwtClientAuthClaimsAndHeader: assertShortLivedClientAssertion as Configuration['assertJwtClientAuthClaimsAndHeader'],
     async renderError(ctx, out) {
+      if (isBackChannel(ctx.path)) {
+        // A browser's Accept header must not turn a token endpoint error into a page.
+        ctx.type = 'application/json; charset=utf-8';
+        ctx.body = out;
+        return;
+      }
       const page = describeProtocolError(out.error);
       render(ctx as never, 'error', { title: page.heading, ...page, requestId: ctx.get('x-request-id') || undefined }, ctx.status >= 400 ? ctx.status : 400);
     },
   };
 
   const provider = new Provider(config.issuer, configuration);
+  provider.use(hardenBackChannel);
+  enforceRegisteredSecretMethod(provider);
   // Only trust X-Forwarded-* when configured to sit behind a proxy (RFC 9700 §4.13).
   provider.proxy = config.trustProxy;
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

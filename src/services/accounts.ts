@@ -148,6 +148,7 @@ export function createAccountService(deps: {
       if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES || login.length > 254) {
         throw new AppError('invalid_input', 'The email, username or password is too long.');
       }
+      if (login.includes('\u0000')) throw new AppError('invalid_input', 'The email or username contains a character that is not allowed.');
       const trimmed = login.trim();
       const user = trimmed.includes('@')
         ? await users.findByLogin(normalizeEmail(trimmed))

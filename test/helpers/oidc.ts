@@ -38,7 +38,8 @@ export async function relyingParty(app: TestApp, client: RegisteredClient, authM
     new URL(app.issuer),
     client.clientId,
     client.clientSecret ? { client_secret: client.clientSecret } : undefined,
-    authMethod ?? (client.clientSecret ? undefined : oidc.None()),
+    // Gatehouse accepts only a client's registered method; clients default to Basic.
+    authMethod ?? (client.clientSecret ? oidc.ClientSecretBasic(client.clientSecret) : oidc.None()),
     { execute: [oidc.allowInsecureRequests] },
   );
 }

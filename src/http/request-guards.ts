@@ -1,0 +1,91 @@
+// Guards at the edge, before oidc-provider and the pages see a request.
+import type { Context, Next } from 'koa';
+import { describeProtocolError } from './error-pages.js';
+import type { Renderer } from './views.js';
+
+/** Paths a person's browser is sent to: their errors are pages, everything else JSON. */
+const BROWSER_PATHS = /^\/(auth|session\/end|interaction)(\/|$)/;
+
+/**
+ * A query string that does not decode to valid UTF-8, or decodes to a NUL byte, is
+ * refused with 400 before it reaches anything that would echo it back altered or hand it
+ * to PostgreSQL, which rejects NUL in text (RFC 3986 §2.1, ASVS 1.1.1).
+ */
+export function rejectMalformedQuery(render: Renderer) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const query = ctx.querystring;
+    if (!query || decodesCleanly(query)) {
+      await next();
+      return;
+    }
+    if (BROWSER_PATHS.test(ctx.path)) {
+      const page = describeProtocolError('invalid_request');
+      render(ctx, 'error', { title: page.heading, ...page }, 400);
+      return;
+    }
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'invalid_request', error_description: 'the query string is not valid percent-encoded UTF-8' };
+  };
+}
+
+function decodesCleanly(query: string): boolean {
+  for (const part of query.split(/[&=]/)) {
+    try {
+      if (decodeURIComponent(part.replace(/\+/g, ' ')).includes('\u0000')) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+const MAX_AUTHORIZATION_POST = 8 * 1024;
+const FORM_ENCODED = /^[\w.~*%+&=-]*$/;
+
+/**
+ * OIDC Core 3.1.2.1 requires the authorization endpoint to accept POST. oidc-provider
+ * only allows that with SameSite=None session cookies, which we will not weaken, so a
+ * form POST to the endpoint is answered with a 303 to the same request as a GET: the
+ * browser follows it as a top-level navigation and the Lax session cookie is sent.
+ */
+export function authorizationPostAsGet(authorizationPath: string) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (ctx.method !== 'POST' || ctx.path !== authorizationPath) {
+      await next();
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    if (!ctx.is('application/x-www-form-urlencoded')) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'the authorization request must be form-encoded' };
+      return;
+    }
+    const body = await readBody(ctx, MAX_AUTHORIZATION_POST);
+    if (body === undefined) {
+      ctx.status = 413;
+      ctx.body = { error: 'invalid_request', error_description: 'the authorization request is too large' };
+      return;
+    }
+    if (!FORM_ENCODED.test(body)) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'the authorization request is not valid form encoding' };
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(`${authorizationPath}?${body}`);
+  };
+}
+
+async function readBody(ctx: Context, limit: number): Promise<string | undefined> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limit) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('latin1');
+}

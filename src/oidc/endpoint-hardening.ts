@@ -1,0 +1,76 @@
+// Where oidc-provider is more lenient than Gatehouse's checklist, the gap is closed here,
+// in one place, with the reason beside each rule.
+import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+
+const BACK_CHANNEL = new Set(['/token', '/token/introspection', '/token/revocation']);
+const MAX_ASSERTION_LIFETIME = 300;
+
+/**
+ * Token, introspection and revocation endpoints:
+ * - every response, errors included, is `Cache-Control: no-store` (RFC 6749 §5.1; the
+ *   revocation endpoint does not set it upstream);
+ * - methods other than POST get 405 with `Allow: POST` as an OAuth error, not a bare 404;
+ * - a grant type the client is not registered for is `unauthorized_client` (RFC 6749 §5.2),
+ *   where oidc-provider says `invalid_request`;
+ * - introspecting a JWT (e.g. an ID token) is `{"active":false}` (RFC 7662 §2.2), where
+ *   oidc-provider answers `unsupported_token_type`.
+ */
+export async function hardenBackChannel(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  if (!BACK_CHANNEL.has(ctx.path)) {
+    await next();
+    return;
+  }
+  ctx.set('Cache-Control', 'no-store');
+  if (ctx.method !== 'POST' && ctx.method !== 'OPTIONS') {
+    ctx.status = 405;
+    ctx.set('Allow', 'POST');
+    ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed; use POST` };
+    return;
+  }
+  await next();
+  ctx.set('Cache-Control', 'no-store');
+  const body = ctx.body as { error?: string; error_description?: string } | undefined;
+  if (!body || typeof body !== 'object' || typeof body.error !== 'string') return;
+  if (body.error === 'invalid_request' && body.error_description === 'requested grant type is not allowed for this client') {
+    ctx.body = { ...body, error: 'unauthorized_client' };
+  } else if (ctx.path === '/token/introspection' && body.error === 'unsupported_token_type') {
+    ctx.status = 200;
+    ctx.body = { active: false };
+  }
+}
+
+/**
+ * client_secret_basic and client_secret_post are interchangeable upstream; Gatehouse
+ * accepts only the method a client registered (RFC 9700 §2.5, checklist B5), so a secret
+ * in the wrong place fails authentication like a wrong secret.
+ */
+export function enforceRegisteredSecretMethod(provider: Provider): void {
+  const prototype = provider.Client.prototype as { compareClientSecret(this: { clientAuthMethod: string }, actual: string): Promise<boolean> | boolean };
+  const compare = prototype.compareClientSecret;
+  prototype.compareClientSecret = function compareWithMethod(actual: string) {
+    const ctx = Provider.ctx;
+    if (ctx) {
+      const usedPost = Boolean(ctx.oidc.params?.client_secret);
+      const registeredPost = this.clientAuthMethod === 'client_secret_post';
+      if (usedPost !== registeredPost) return false;
+    }
+    return compare.call(this, actual);
+  };
+}
+
+/**
+ * A client assertion (private_key_jwt, client_secret_jwt) must expire, and soon: a
+ * long-lived assertion is a reusable credential (RFC 7523 §3, checklist B6).
+ */
+export async function assertShortLivedClientAssertion(_ctx: KoaContextWithOIDC, claims: Record<string, unknown>): Promise<void> {
+  const exp = claims.exp;
+  if (typeof exp !== 'number') throw new errors.InvalidClientAuth('the client assertion must have an exp claim');
+  if (exp - Math.floor(Date.now() / 1000) > MAX_ASSERTION_LIFETIME) {
+    throw new errors.InvalidClientAuth(`the client assertion must expire within ${MAX_ASSERTION_LIFETIME} seconds`);
+  }
+}
+
+/** Routes whose errors are JSON for machines, never an HTML page. */
+export function isBackChannel(path: string): boolean {
+  return BACK_CHANNEL.has(path) || path === '/me' || path === '/reg' || path.startsWith('/reg/');
+}
