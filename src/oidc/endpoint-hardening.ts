@@ -16,6 +16,10 @@ const MAX_ASSERTION_LIFETIME = 300;
  *   oidc-provider answers `unsupported_token_type`.
  */
 export async function hardenBackChannel(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  if (ctx.path === '/me') {
+    await hardenUserinfo(ctx, next);
+    return;
+  }
   if (!BACK_CHANNEL.has(ctx.path)) {
     await next();
     return;
@@ -36,6 +40,21 @@ export async function hardenBackChannel(ctx: KoaContextWithOIDC, next: () => Pro
   } else if (ctx.path === '/token/introspection' && body.error === 'unsupported_token_type') {
     ctx.status = 200;
     ctx.body = { active: false };
+  }
+}
+
+/**
+ * An access token in the query string is not a credential Gatehouse accepts
+ * (acceptQueryParamAccessTokens: false); RFC 6750 §3.1 treats that as no credentials:
+ * 401 with a Bearer challenge, where oidc-provider answers 400.
+ */
+async function hardenUserinfo(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  const body = ctx.body as { error_description?: string } | undefined;
+  if (ctx.status === 400 && body?.error_description === 'access tokens must not be provided via query parameter') {
+    ctx.status = 401;
+    ctx.set('WWW-Authenticate', `Bearer realm="${ctx.oidc.issuer}", error="invalid_token", error_description="send the access token in the Authorization header"`);
+    ctx.body = { error: 'invalid_token', error_description: 'access tokens are accepted in the Authorization header only' };
   }
 }
 

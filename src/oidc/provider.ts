@@ -96,6 +96,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // Relying parties that register a backchannel_logout_uri are told when a user signs
+      // out at Gatehouse (OpenID Connect Back-Channel Logout 1.0).
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {

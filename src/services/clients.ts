@@ -40,6 +40,8 @@ export const newClientInput = z
     jwks_uri: httpsUrl.optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).max(20) }).optional(),
     contacts: z.array(z.email()).max(10).optional(),
+    backchannel_logout_uri: z.string().max(2000).optional(),
+    backchannel_logout_session_required: z.boolean().optional(),
     first_party: z.boolean().default(false),
     require_pkce: z.boolean().default(true),
     roles: z.array(roleName).max(100).default([]),
@@ -150,6 +152,10 @@ function buildMetadata(data: ParsedClient, production: boolean): Record<string, 
     const problem = redirectUriProblem(uri, rules);
     if (problem) problems.push({ field: `post_logout_redirect_uris[${index}]`, message: problem });
   });
+  if (data.backchannel_logout_uri !== undefined) {
+    const problem = redirectUriProblem(data.backchannel_logout_uri, { applicationType: 'web', production });
+    if (problem) problems.push({ field: 'backchannel_logout_uri', message: problem });
+  }
   if (usesCode && data.redirect_uris.length === 0) {
     problems.push({ field: 'redirect_uris', message: 'the authorization_code grant needs at least one redirect URI' });
   }
@@ -181,7 +187,11 @@ function buildMetadata(data: ParsedClient, production: boolean): Record<string, 
     token_endpoint_auth_method: data.token_endpoint_auth_method,
     id_token_signed_response_alg: data.id_token_signed_response_alg,
   };
-  for (const key of ['scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts'] as const) {
+  const optional = [
+    'scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts',
+    'backchannel_logout_uri', 'backchannel_logout_session_required',
+  ] as const;
+  for (const key of optional) {
     if (data[key] !== undefined) metadata[key] = data[key];
   }
   return metadata;
