@@ -150,6 +150,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeIntervalSeconds: values.PURGE_INTERVAL,
   };
 
+  if (config.issuer.startsWith('https://') && !config.trustProxy) {
+    // Gatehouse itself serves plain HTTP: an https issuer means a TLS-terminating proxy in
+    // front, whose X-Forwarded-Proto must be trusted for Secure cookies to be set.
+    problems.push('TRUST_PROXY: must be true when ISSUER is https (Gatehouse runs behind a TLS-terminating proxy)');
+  }
   if (config.env === 'production') problems.push(...productionProblems(config));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);

@@ -67,7 +67,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     ctx.status = 303;
   }
 
-  async function clientName(details: Details): Promise<{ name: string; logo?: string | undefined; firstParty: boolean }> {
+  async function clientInfo(details: Details): Promise<{ name: string; logo?: string | undefined; firstParty: boolean }> {
     const client = await provider.Client.find(String(details.params['client_id']));
     return {
       name: client?.clientName ?? String(details.params['client_id']),
@@ -89,7 +89,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
   router.get('/', async (ctx) => {
     const details = await load(ctx);
-    const client = await clientName(details);
+    const client = await clientInfo(details);
     if (details.prompt.name === 'login') {
       renderLogin(ctx, details, client.name, {});
       return;
@@ -122,7 +122,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name !== 'login') throw new AppError('invalid_input', 'This sign-in step is already complete.');
     const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
     if (!user) {
-      const { name } = await clientName(details);
+      const { name } = await clientInfo(details);
       renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 401);
       return;
     }
@@ -188,7 +188,17 @@ function pageErrors(deps: InteractionDeps) {
       const status = statusOf(error);
       const requestId = ctx.get('x-request-id') || undefined;
       deps.logger.debug({ err: error, status, path: ctx.path }, 'interaction refused');
-      if (error instanceof oidcErrors.SessionNotFound || (error instanceof oidcErrors.OIDCProviderError && error.error === 'invalid_request' && status < 500)) {
+      if (status >= 500) {
+        deps.logger.error({ err: error, path: ctx.path }, 'interaction failed');
+        deps.render(ctx, 'error', {
+          title: 'Something went wrong',
+          heading: 'Something went wrong',
+          message: 'Gatehouse could not complete this step. Nothing was changed.',
+          hint: 'Try again in a moment.',
+          requestId,
+        }, 500);
+      } else if (error instanceof oidcErrors.OIDCProviderError) {
+        // The interaction is unknown, expired, finished, or belongs to another browser.
         deps.render(ctx, 'error', {
           title: 'Sign-in expired',
           heading: 'This sign-in page has expired',
@@ -196,21 +206,10 @@ function pageErrors(deps: InteractionDeps) {
           hint: 'Go back to the application and start the sign-in again.',
           requestId,
         }, 400);
-        return;
-      }
-      if (error instanceof AppError || (status >= 400 && status < 500)) {
+      } else {
         const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
         deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back and try again.', requestId }, status);
-        return;
       }
-      deps.logger.error({ err: error, path: ctx.path }, 'interaction failed');
-      deps.render(ctx, 'error', {
-        title: 'Something went wrong',
-        heading: 'Something went wrong',
-        message: 'Gatehouse could not complete this step. Nothing was changed.',
-        hint: 'Try again in a moment.',
-        requestId,
-      }, 500);
     }
   };
 }

@@ -53,8 +53,8 @@ export class PasswordHasher {
     this.#gate = new Semaphore(options.concurrency ?? 4, options.maxQueue ?? 256);
   }
 
-  async hash(password: string): Promise<string> {
-    return canonicalEncoding(await this.#gate.run(() => argon2.hash(normalize(password), HASH_OPTIONS)));
+  hash(password: string): Promise<string> {
+    return this.#gate.run(() => argon2.hash(normalize(password), HASH_OPTIONS));
   }
 
   /**
@@ -76,15 +76,6 @@ export class PasswordHasher {
     this.#dummyHash ??= argon2.hash('gatehouse-dummy-password', HASH_OPTIONS);
     return this.#dummyHash;
   }
-}
-
-/**
- * node-argon2 writes the parameters as `m=…,p=…,t=…`; the reference implementation's
- * PHC string decoder requires `m=…,t=…,p=…`. Stored hashes use the reference order so
- * they stay verifiable by any argon2 library if Gatehouse's users are ever migrated.
- */
-function canonicalEncoding(hash: string): string {
-  return hash.replace(/\$m=(\d+),p=(\d+),t=(\d+)\$/, '$m=$1,t=$3,p=$2$');
 }
 
 /** RFC 8265 OpaqueString: compare passwords in NFC so the same text typed differently matches. */

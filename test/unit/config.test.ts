@@ -24,6 +24,7 @@ describe('configuration', () => {
     const config = loadConfig({
       NODE_ENV: 'production',
       ISSUER: 'https://id.example.com/',
+      TRUST_PROXY: 'true',
       SECRET_KEY: 'A'.repeat(44),
       COOKIE_KEYS: `${'k'.repeat(32)}, ${'o'.repeat(40)}`,
     });
@@ -39,5 +40,12 @@ describe('configuration', () => {
     const readme = readFileSync('README.md', 'utf8');
     const documented = [...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]);
     expect(documented.sort()).toEqual(Object.keys(settings).sort());
+  });
+});
+
+describe('https issuer', () => {
+  test('when the issuer is https but proxy headers are not trusted, then start-up is refused with the setting to fix', () => {
+    expect(() => loadConfig({ ISSUER: 'https://id.example.com' })).toThrow(/TRUST_PROXY: must be true when ISSUER is https/);
+    expect(loadConfig({ ISSUER: 'https://id.example.com', TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   });
 });
