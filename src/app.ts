@@ -27,7 +27,7 @@ export interface App {
 export async function createApp(deps: { config: Config; db: Database; secrets: Secrets; logger: Logger }): Promise<App> {
   const { config, db, logger } = deps;
   const render = createRenderer({ cache: config.env !== 'development' });
-  const { services, provider } = await createGatehouse({ ...deps, render });
+  const { services, provider, signingAlgorithms } = await createGatehouse({ ...deps, render });
 
   const koa = new Koa({ proxy: config.trustProxy });
   // koa-mount runs oidc-provider's middleware on this app's context, so this app must
@@ -62,7 +62,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(rejectMalformedQuery(render));
   koa.use(authorizationPostAsGet('/auth'));
 
-  const health = createHealthRouter({ db, keysLoaded: () => true });
+  const health = createHealthRouter({ db, keysLoaded: () => signingAlgorithms.includes('RS256') && signingAlgorithms.includes('ES256') });
   koa.use(health.routes());
 
   const interactions = createInteractionRouter({

@@ -12,6 +12,8 @@ import { createServices, type Services } from './services/index.js';
 export interface Gatehouse {
   services: Services;
   provider: Provider;
+  /** Algorithms this instance signs with (a current key loaded for each). */
+  signingAlgorithms: string[];
 }
 
 export async function createGatehouse(deps: {
@@ -33,11 +35,12 @@ export async function createGatehouse(deps: {
     },
   });
   await services.keys.ensureKeys();
+  const jwks = await services.keys.signingJwks();
   provider = createProvider({
     config: deps.config,
     logger: deps.logger,
     cookieKeys: deps.secrets.cookieKeys,
-    jwks: (await services.keys.signingJwks()) as { keys: Array<Record<string, unknown>> },
+    jwks: jwks as { keys: Array<Record<string, unknown>> },
     secretBox: services.secretBox,
     payloads: services.stores.payloads,
     consents: services.stores.consents,
@@ -45,5 +48,5 @@ export async function createGatehouse(deps: {
     findClient: (id) => services.clients.providerMetadata(id),
     render: deps.render,
   });
-  return { services, provider };
+  return { services, provider, signingAlgorithms: [...new Set(jwks.keys.map((key) => String(key.alg)))] };
 }

@@ -43,6 +43,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     : openEmbedded(options.dataDir);
 }
 
+/** Closing twice (a failed request path and shutdown, say) closes once. */
+function once(task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= task());
+}
+
 async function openPostgres(url: string, poolMax: number): Promise<Database> {
   // `?schema=NAME` selects a PostgreSQL schema, as in Prisma's own URLs. Prisma's query
   // compiler qualifies every table with it, and the search path makes our raw SQL
@@ -94,10 +100,10 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     async ping() {
       await pool.query('SELECT 1');
     },
-    async close() {
+    close: once(async () => {
       await prisma.$disconnect();
       await pool.end();
-    },
+    }),
   };
 }
 
@@ -140,10 +146,10 @@ async function openEmbedded(dataDir: string): Promise<Database> {
     async ping() {
       await pglite.query('SELECT 1');
     },
-    async close() {
+    close: once(async () => {
       await prisma.$disconnect();
       await pglite.close();
       await lock?.release();
-    },
+    }),
   };
 }
