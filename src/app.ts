@@ -9,7 +9,7 @@ import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
 import { createGatehouse } from './gatehouse.js';
 import { createHealthRouter } from './http/health.js';
-import { authorizationPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
+import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
@@ -41,7 +41,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   koa.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
-    const requestId = /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    // A proxy's id is kept when it looks like one, so logs line up across hops.
+    const requestId = /^[\w.-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     ctx.set('X-Content-Type-Options', 'nosniff');
     const started = performance.now();
@@ -60,7 +62,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   });
 
   koa.use(rejectMalformedQuery(render));
-  koa.use(authorizationPostAsGet('/auth'));
+  koa.use(browserPostAsGet(['/auth', '/session/end']));
 
   const health = createHealthRouter({ db, keysLoaded: () => signingAlgorithms.includes('RS256') && signingAlgorithms.includes('ES256') });
   koa.use(health.routes());
@@ -68,7 +70,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   const interactions = createInteractionRouter({
     provider,
     accounts: services.accounts,
-    consents: services.stores.consents,
+    consents: services.consents,
     render,
     csrf: createCsrf(deps.secrets.cookieKeys[0]!),
     logger,

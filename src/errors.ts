@@ -42,10 +42,6 @@ export class AppError extends Error {
   }
 }
 
-export function assertThat(condition: unknown, code: ErrorCode, message: string): asserts condition {
-  if (!condition) throw new AppError(code, message);
-}
-
 export function invalidInput(fields: FieldProblem[], message = 'The request has invalid fields.'): AppError {
   return new AppError('invalid_input', message, fields);
 }

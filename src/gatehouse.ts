@@ -43,7 +43,7 @@ export async function createGatehouse(deps: {
     jwks: jwks as { keys: Array<Record<string, unknown>> },
     secretBox: services.secretBox,
     payloads: services.stores.payloads,
-    consents: services.stores.consents,
+    consents: services.consents,
     accounts: services.accounts,
     findClient: (id) => services.clients.providerMetadata(id),
     render: deps.render,

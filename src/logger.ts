@@ -15,12 +15,15 @@ const REDACTED = [
   'res.headers["set-cookie"]',
 ];
 
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
-    name: options.name ?? 'gatehouse',
-    level: options.level,
-    redact: { paths: REDACTED, censor: '[redacted]' },
-    base: undefined,
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
+export function createLogger(options: { level: string; name?: string; stderr?: boolean }): Logger {
+  return pino(
+    {
+      name: options.name ?? 'gatehouse',
+      level: options.level,
+      redact: { paths: REDACTED, censor: '[redacted]' },
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination(options.stderr ? 2 : 1),
+  );
 }

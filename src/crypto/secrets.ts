@@ -20,20 +20,23 @@ export async function resolveSecrets(config: Config, logger: Logger): Promise<Se
     return { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] };
   }
   const file = path.resolve(config.dataDir, FILE_NAME);
-  const stored = await readStored(file);
-  const secrets: Secrets = {
-    secretKey: config.secretKey ?? stored?.secretKey ?? randomToken(32),
-    cookieKeys: config.cookieKeys ? [...config.cookieKeys] : (stored?.cookieKeys ?? [randomToken(32)]),
-  };
-  if (!stored) {
+  // The file holds generated values only; a configured secret is never written to disk.
+  let generated = await readStored(file);
+  if (!generated) {
+    generated = { secretKey: randomToken(32), cookieKeys: [randomToken(32)] };
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+    try {
+      await writeFile(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
       // Another process created it first: use theirs, so both agree.
-      if (error.code !== 'EEXIST') throw error;
-      const winner = await readStored(file);
-      if (winner) Object.assign(secrets, { secretKey: config.secretKey ?? winner.secretKey, cookieKeys: config.cookieKeys ?? winner.cookieKeys });
-    });
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      generated = (await readStored(file)) ?? generated;
+    }
   }
+  const secrets: Secrets = {
+    secretKey: config.secretKey ?? generated.secretKey,
+    cookieKeys: config.cookieKeys ? [...config.cookieKeys] : generated.cookieKeys,
+  };
   logger.warn(
     { file },
     'Using development secrets generated into DATA_DIR. Set SECRET_KEY and COOKIE_KEYS before production use.',

@@ -44,14 +44,16 @@ const MAX_AUTHORIZATION_POST = 8 * 1024;
 const FORM_ENCODED = /^[\w.~*%+&=-]*$/;
 
 /**
- * OIDC Core 3.1.2.1 requires the authorization endpoint to accept POST. oidc-provider
- * only allows that with SameSite=None session cookies, which we will not weaken, so a
- * form POST to the endpoint is answered with a 303 to the same request as a GET: the
- * browser follows it as a top-level navigation and the Lax session cookie is sent.
+ * OIDC Core 3.1.2.1 and RP-Initiated Logout 1.0 §2 require the authorization and end-session
+ * endpoints to accept POST. oidc-provider only allows that with SameSite=None session
+ * cookies, which we will not weaken, so a form POST to either is answered with a 303 to
+ * the same request as a GET: the browser follows it as a top-level navigation and the Lax
+ * session cookie is sent.
  */
-export function authorizationPostAsGet(authorizationPath: string) {
+export function browserPostAsGet(paths: string[]) {
+  const accepted = new Set(paths);
   return async (ctx: Context, next: Next): Promise<void> => {
-    if (ctx.method !== 'POST' || ctx.path !== authorizationPath) {
+    if (ctx.method !== 'POST' || !accepted.has(ctx.path)) {
       await next();
       return;
     }
@@ -61,7 +63,13 @@ export function authorizationPostAsGet(authorizationPath: string) {
       ctx.body = { error: 'invalid_request', error_description: 'the authorization request must be form-encoded' };
       return;
     }
-    const body = await readBody(ctx, MAX_AUTHORIZATION_POST);
+    const body = await readBody(ctx, MAX_AUTHORIZATION_POST).catch(() => null);
+    if (body === null) {
+      // The client went away mid-upload: nothing to answer, nothing to log as a fault.
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'the request body was incomplete' };
+      return;
+    }
     if (body === undefined) {
       ctx.status = 413;
       ctx.body = { error: 'invalid_request', error_description: 'the authorization request is too large' };
@@ -73,7 +81,7 @@ export function authorizationPostAsGet(authorizationPath: string) {
       return;
     }
     ctx.status = 303;
-    ctx.redirect(`${authorizationPath}?${body}`);
+    ctx.redirect(`${ctx.path}?${body}`);
   };
 }
 

@@ -18,7 +18,8 @@ export function createRenderer(options: { cache: boolean }): Renderer {
     setPageHeaders(ctx, nonce);
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = eta.render(view, { ...data, nonce });
+    // Error pages show the request id, so a person can quote it and support can find the log.
+    ctx.body = eta.render(view, { requestId: ctx.state.requestId as string | undefined, ...data, nonce });
   };
 }
 

@@ -1,6 +1,6 @@
-// The login, consent and abort steps of an authorization request. Handlers only talk to
-// oidc-provider through interactionDetails / interactionResult; everything that decides
-// (credentials, consent records) lives in services and stores.
+// The login, consent and abort steps of an authorization request. Handlers drive
+// oidc-provider through interactionDetails / interactionResult (reading the Client and
+// Grant models it owns); what decides (credentials, consent records) lives in services.
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -11,14 +11,14 @@ import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
 import type { AccountService } from '../services/accounts.js';
-import type { ConsentStore } from '../stores/consents.js';
+import type { ConsentService } from '../services/consents.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
 
 export interface InteractionDeps {
   provider: Provider;
   accounts: AccountService;
-  consents: ConsentStore;
+  consents: ConsentService;
   render: Renderer;
   csrf: Csrf;
   logger: Logger;
@@ -121,11 +121,15 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const form = readForm(ctx, loginForm, details.uid);
     if (details.prompt.name !== 'login') throw new AppError('invalid_input', 'This sign-in step is already complete.');
     const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
+    const clientId = String(details.params['client_id']);
     if (!user) {
+      deps.logger.info({ event: 'login.failure', clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'sign-in failed');
       const { name } = await clientInfo(details);
-      renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 401);
+      // 400, not 401: a form login has no WWW-Authenticate challenge to offer (RFC 9110 §15.5.2).
+      renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 400);
       return;
     }
+    deps.logger.info({ event: 'login.success', userId: user.id, clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'signed in');
     await finish(ctx, { login: { accountId: user.id, amr: ['pwd'], ts: Math.floor(Date.now() / 1000) } });
   });
 
@@ -136,7 +140,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const accountId = details.session?.accountId;
     if (!accountId) throw new AppError('invalid_input', 'Sign in first.');
     const grantId = await grantRequested(provider, details);
-    await consents.extend(accountId, String(details.params['client_id']), requestedScopes(details), []);
+    await consents.remember(accountId, String(details.params['client_id']), requestedScopes(details));
     await finish(ctx, { consent: { grantId } });
   });
 
@@ -186,16 +190,22 @@ function pageErrors(deps: InteractionDeps) {
       await next();
     } catch (error) {
       const status = statusOf(error);
-      const requestId = ctx.get('x-request-id') || undefined;
       deps.logger.debug({ err: error, status, path: ctx.path }, 'interaction refused');
-      if (status >= 500) {
+      if (status === 503) {
+        ctx.set('Retry-After', '5');
+        deps.render(ctx, 'error', {
+          title: 'Busy',
+          heading: 'Gatehouse is busy',
+          message: error instanceof AppError ? error.message : 'Too many requests are being processed.',
+          hint: 'Wait a few seconds and try again.',
+        }, 503);
+      } else if (status >= 500) {
         deps.logger.error({ err: error, path: ctx.path }, 'interaction failed');
         deps.render(ctx, 'error', {
           title: 'Something went wrong',
           heading: 'Something went wrong',
           message: 'Gatehouse could not complete this step. Nothing was changed.',
           hint: 'Try again in a moment.',
-          requestId,
         }, 500);
       } else if (error instanceof oidcErrors.OIDCProviderError) {
         // The interaction is unknown, expired, finished, or belongs to another browser.
@@ -204,11 +214,10 @@ function pageErrors(deps: InteractionDeps) {
           heading: 'This sign-in page has expired',
           message: 'The sign-in took too long, was already completed, or was opened in another browser.',
           hint: 'Go back to the application and start the sign-in again.',
-          requestId,
         }, 400);
       } else {
         const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
-        deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back and try again.', requestId }, status);
+        deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back and try again.' }, status);
       }
     }
   };

@@ -31,11 +31,21 @@ const HASHED_MODELS = new Set([
 /** Hashed models that oidc-provider also finds by uid or user code, so the id must be recoverable. */
 const SEALED_ID_MODELS = new Set(['Session', 'DeviceCode']);
 
+/** Rows that may be written once only: a second insert of the same id is a replay. */
+const INSERT_ONLY_MODELS = new Set(['ReplayDetection']);
+
 export interface AdapterDeps {
   payloads: PayloadStore;
   secretBox: SecretBox;
   /** Client metadata for oidc-provider, or undefined for an unknown client. */
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') return Object.entries(value).some(([key, child]) => key.includes('\u0000') || containsNul(child));
+  return false;
 }
 
 /** Ids come from requests: anything no stored id could be is simply not found. */
@@ -89,13 +99,18 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       // PostgreSQL refuses NUL in text and jsonb; a request that smuggled one in (a form
       // field, a request parameter) is the client's error, not a server fault.
-      if (JSON.stringify(payload).includes('\\u0000')) throw new errors.InvalidRequest('request contains a NUL character');
+      if (containsNul(payload)) throw new errors.InvalidRequest('request contains a NUL character');
       let stored: Record<string, unknown> = payload as Record<string, unknown>;
       if (this.#hashed) {
         const { jti, ...rest } = stored;
         stored = this.#sealedId ? { ...rest, sealedJti: secretBox.seal(String(jti ?? id), 'artifact-id') } : rest;
       }
-      await payloads.upsert({
+      const session = stored.session as { cookie?: unknown } | undefined;
+      if (this.model === 'Interaction' && typeof session?.cookie === 'string') {
+        // An interaction carries the browser's session id: sealed like the session's own.
+        stored = { ...stored, session: { ...session, cookie: secretBox.seal(session.cookie, 'artifact-id') } };
+      }
+      const write = {
         model: this.model,
         id: this.#key(id),
         payload: stored,
@@ -104,7 +119,14 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-      });
+      };
+      if (!INSERT_ONLY_MODELS.has(this.model)) {
+        await payloads.upsert(write);
+      } else if (!(await payloads.insert(write))) {
+        // oidc-provider checks "not seen" and then saves; two concurrent requests with the
+        // same jti both pass the check, and only this insert tells them apart.
+        throw new errors.InvalidRequest('this assertion or proof has already been used');
+      }
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -154,6 +176,10 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         payload.jti = jti;
       }
       if (row.consumedAt) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
+      const session = payload.session as { cookie?: unknown } | undefined;
+      if (this.model === 'Interaction' && typeof session?.cookie === 'string') {
+        payload.session = { ...session, cookie: secretBox.open(session.cookie, 'artifact-id') };
+      }
       return payload as AdapterPayload;
     }
   }

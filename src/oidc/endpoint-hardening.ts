@@ -89,7 +89,7 @@ export async function assertShortLivedClientAssertion(_ctx: KoaContextWithOIDC, 
   }
 }
 
-/** Routes whose errors are JSON for machines, never an HTML page. */
+/** Routes whose errors are JSON for machines, never an HTML page (/request: pushed authorization requests). */
 export function isBackChannel(path: string): boolean {
-  return BACK_CHANNEL.has(path) || path === '/me' || path === '/reg' || path.startsWith('/reg/');
+  return BACK_CHANNEL.has(path) || path === '/me' || path === '/request';
 }

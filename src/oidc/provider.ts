@@ -1,15 +1,16 @@
 // The one place Gatehouse constructs oidc-provider. Each non-default setting carries the
 // reason it is set. Defaults referenced below are oidc-provider 9's (lib/helpers/defaults.js).
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Renderer } from '../http/views.js';
 import { accountClaims, type AccountService } from '../services/accounts.js';
 import { SUPPORTED_SCOPES } from '../services/clients.js';
-import type { ConsentStore } from '../stores/consents.js';
+import type { ConsentService } from '../services/consents.js';
 import type { PayloadStore } from '../stores/oidc-payloads.js';
 import { createAdapterClass } from './adapter.js';
+import { logProviderEvents } from './events.js';
 import { assertShortLivedClientAssertion, enforceRegisteredSecretMethod, hardenBackChannel, isBackChannel } from './endpoint-hardening.js';
 import { describeProtocolError } from '../http/error-pages.js';
 
@@ -20,7 +21,7 @@ export interface ProviderDeps {
   jwks: { keys: Array<Record<string, unknown>> };
   secretBox: SecretBox;
   payloads: PayloadStore;
-  consents: ConsentStore;
+  consents: ConsentService;
   accounts: AccountService;
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
   render: Renderer;
@@ -54,7 +55,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       const user = await accounts.findById(sub);
       // A disabled or deleted user's tokens stop working at userinfo and refresh.
       if (!user || user.disabled) return undefined;
-      return { accountId: user.id, claims: async () => ({ ...accountClaims(user), sub: user.id }) };
+      return { accountId: user.id, roles: user.roles, claims: async () => ({ ...accountClaims(user), sub: user.id }) };
     },
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     scopes: [...SUPPORTED_SCOPES],
@@ -178,9 +179,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     enabledJWA: {
-      // RS256 is mandatory for ID tokens (OIDC Core 15.1); ES256/PS256 for clients that ask.
-      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256'],
-      userinfoSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+      // RS256 is mandatory for ID tokens (OIDC Core 15.1); ES256 for clients that ask.
+      // These match the keys Gatehouse holds (services/keys.ts).
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
@@ -198,17 +200,23 @@ export function createProvider(deps: ProviderDeps): Provider {
       const accountId = oidc.session?.accountId;
       if (!accountId) return undefined;
       const requested = String(oidc.params?.scope ?? '').split(' ').filter(Boolean);
-      let scopes = requested;
-      if (client['first_party'] !== true) {
-        const consent = await consents.find(accountId, client.clientId);
-        if (!consent) return undefined;
-        scopes = requested.filter((scope) => consent.scopes.includes(scope));
-      }
-      if (!scopes.includes('openid')) return undefined;
+      const scopes = await consents.preApprovedScopes(accountId, { clientId: client.clientId, firstParty: client['first_party'] === true }, requested);
+      if (!scopes) return undefined;
       const grant = new oidc.provider.Grant({ accountId, clientId: client.clientId });
       grant.addOIDCScope(scopes.join(' '));
       await grant.save();
       return grant;
+    },
+    // Roles travel with access tokens (seen at introspection): a service account's roles
+    // for client credentials, the user's roles when the `roles` scope was granted.
+    async extraTokenClaims(ctx, token) {
+      if (token.kind === 'ClientCredentials') {
+        const roles = ctx.oidc.client?.['gatehouse_roles'];
+        return Array.isArray(roles) && roles.length ? { roles } : undefined;
+      }
+      const scopes = String((token as { scope?: string }).scope ?? '').split(' ');
+      const roles = (ctx.oidc.account as { roles?: string[] } | undefined)?.roles;
+      return scopes.includes('roles') && roles ? { roles } : undefined;
     },
     assertJwtClientAuthClaimsAndHeader: assertShortLivedClientAssertion as Configuration['assertJwtClientAuthClaimsAndHeader'],
     async renderError(ctx, out) {
@@ -219,7 +227,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         return;
       }
       const page = describeProtocolError(out.error);
-      render(ctx as never, 'error', { title: page.heading, ...page, requestId: ctx.get('x-request-id') || undefined }, ctx.status >= 400 ? ctx.status : 400);
+      render(ctx as never, 'error', { title: page.heading, ...page }, ctx.status >= 400 ? ctx.status : 400);
     },
   };
 
@@ -228,8 +236,6 @@ export function createProvider(deps: ProviderDeps): Provider {
   enforceRegisteredSecretMethod(provider);
   // Only trust X-Forwarded-* when configured to sit behind a proxy (RFC 9700 §4.13).
   provider.proxy = config.trustProxy;
-  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
-    deps.logger.error({ err: error, path: ctx.path }, 'oidc-provider server error');
-  });
+  logProviderEvents(provider, deps.logger);
   return provider;
 }

@@ -1,9 +1,10 @@
 // Users as the rest of Gatehouse sees them: creation with validation, sign-in by email or
 // username, and the OIDC claims an account releases.
 import { z } from 'zod';
-import { AppError, invalidInput, type FieldProblem } from '../errors.js';
+import { AppError, invalidInput } from '../errors.js';
 import type { UserRecord, UserStore } from '../stores/users.js';
 import { PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
+import { parseInput, roleName } from './validation.js';
 
 const address = z
   .object({
@@ -42,7 +43,6 @@ export const profileClaims = z
 
 export type ProfileClaims = z.infer<typeof profileClaims>;
 
-const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
 
 export const newUserInput = z
   .object({
@@ -51,7 +51,7 @@ export const newUserInput = z
       .string()
       .min(1)
       .max(64)
-      .regex(/^[\p{L}\p{N}._@+-]+$/u, 'may hold letters, digits and . _ @ + - only')
+      .regex(/^[\p{L}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)')
       .optional(),
     password: z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' }),
     email_verified: z.boolean().default(false),
@@ -98,13 +98,6 @@ export function normalizeUsername(username: string): string {
   return username.normalize('NFKC').toLowerCase();
 }
 
-export function zodProblems(error: z.ZodError, prefix = ''): FieldProblem[] {
-  return error.issues.map((issue) => ({
-    field: prefix + (issue.path.length ? issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('') : '(body)'),
-    message: issue.message,
-  }));
-}
-
 export type AccountService = ReturnType<typeof createAccountService>;
 
 export function createAccountService(deps: {
@@ -117,16 +110,14 @@ export function createAccountService(deps: {
 
   async function findByIdOrLogin(reference: string): Promise<UserRecord> {
     const user = (await users.findById(reference))
-      ?? (reference.includes('@') ? await users.findByLogin(normalizeEmail(reference)) : await users.findByLogin(normalizeUsername(reference)));
+      ?? (reference.includes('@') ? await users.findByEmail(normalizeEmail(reference)) : await users.findByUsername(normalizeUsername(reference)));
     if (!user) throw new AppError('not_found', 'No such user.');
     return user;
   }
 
   return {
     async createUser(input: unknown): Promise<UserView> {
-      const parsed = newUserInput.safeParse(input);
-      if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
-      const { email, username, password, email_verified: emailVerified, roles, claims } = parsed.data;
+      const { email, username, password, email_verified: emailVerified, roles, claims } = parseInput(newUserInput, input);
       const user = await users.create({
         email: normalizeEmail(email),
         username: username === undefined ? undefined : normalizeUsername(username),
@@ -151,8 +142,8 @@ export function createAccountService(deps: {
       if (login.includes('\u0000')) throw new AppError('invalid_input', 'The email or username contains a character that is not allowed.');
       const trimmed = login.trim();
       const user = trimmed.includes('@')
-        ? await users.findByLogin(normalizeEmail(trimmed))
-        : await users.findByLogin(normalizeUsername(trimmed));
+        ? await users.findByEmail(normalizeEmail(trimmed))
+        : await users.findByUsername(normalizeUsername(trimmed));
       const ok = await passwords.verify(user?.passwordHash, password);
       if (!ok || !user || user.disabled) return undefined;
       if (user.passwordHash && passwords.needsRehash(user.passwordHash)) {

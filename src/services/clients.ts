@@ -8,8 +8,8 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import { randomToken } from '../crypto/random.js';
 import { invalidInput, type FieldProblem } from '../errors.js';
 import type { ClientRecord, ClientStore } from '../stores/clients.js';
-import { zodProblems } from './accounts.js';
 import { redirectUriProblem } from './redirect-uris.js';
+import { parseInput, roleName } from './validation.js';
 
 export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const SUPPORTED_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
@@ -17,7 +17,6 @@ export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email',
 const SECRET_METHODS = new Set<string>(['client_secret_basic', 'client_secret_post', 'client_secret_jwt']);
 
 const httpsUrl = z.url().refine((value) => value.startsWith('https://'), 'must be an https URL');
-const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
 
 export const newClientInput = z
   .object({
@@ -32,7 +31,7 @@ export const newClientInput = z
       .trim()
       .refine((value) => value.split(/\s+/).every((scope) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)), 'must be space-separated scope tokens')
       .optional(),
-    id_token_signed_response_alg: z.enum(['RS256', 'ES256', 'PS256']).default('RS256'),
+    id_token_signed_response_alg: z.enum(['RS256', 'ES256']).default('RS256'),
     logo_uri: httpsUrl.optional(),
     client_uri: httpsUrl.optional(),
     policy_uri: httpsUrl.optional(),
@@ -95,16 +94,15 @@ export function createClientService(deps: {
 
   return {
     async createClient(input: unknown): Promise<CreatedClient> {
-      const parsed = newClientInput.safeParse(input);
-      if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
-      const data = parsed.data;
+      const data = parseInput(newClientInput, input);
       const metadata = buildMetadata(data, production);
       const id = randomToken(16);
       const secret = SECRET_METHODS.has(data.token_endpoint_auth_method) ? randomToken(32) : undefined;
       try {
         await validateMetadata({ client_id: id, ...(secret ? { client_secret: secret } : {}), ...metadata });
       } catch (error) {
-        throw invalidInput([{ field: '(metadata)', message: (error as Error).message }], 'The client metadata is not valid.');
+        const reason = (error as { error_description?: string }).error_description ?? (error as Error).message;
+        throw invalidInput([{ field: '(metadata)', message: reason }], 'The client metadata is not valid.');
       }
       const record = await clients.create({
         id,
@@ -112,7 +110,7 @@ export function createClientService(deps: {
         metadata,
         secretCiphertext: secret ? secretBox.seal(secret, 'client-secret') : null,
         firstParty: data.first_party,
-        // Public clients always use PKCE, whatever this says (see oidc/configuration.ts).
+        // Public clients always use PKCE, whatever this says (see pkce.required in oidc/provider.ts).
         requirePkce: data.require_pkce,
         roles: [...new Set(data.roles)],
       });

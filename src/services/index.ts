@@ -11,6 +11,7 @@ import { createPayloadStore } from '../stores/oidc-payloads.js';
 import { createUserStore } from '../stores/users.js';
 import { createAccountService } from './accounts.js';
 import { createClientService, type MetadataValidator } from './clients.js';
+import { createConsentService } from './consents.js';
 import { createKeyService } from './keys.js';
 import { PasswordHasher } from './passwords.js';
 
@@ -44,6 +45,7 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
       production: config.env === 'production',
       validateMetadata: deps.validateClientMetadata,
     }),
+    consents: createConsentService({ consents: stores.consents }),
     keys: createKeyService({ keys: stores.keys, secretBox, retiredKeyRetentionSeconds: longestTokenLife + 24 * 3600 }),
   };
 }

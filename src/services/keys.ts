@@ -1,5 +1,5 @@
 // Token signing keys: RS256 (mandatory to implement for OIDC ID tokens) and ES256 (seven
-// times cheaper to sign; the default for access tokens). Private parts are sealed with
+// times cheaper to sign, for clients that ask for it). Private parts are sealed with
 // AES-256-GCM before they reach the database; only public parts are ever published.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -53,9 +53,11 @@ export function createKeyService(deps: { keys: KeyStore; secretBox: SecretBox; r
 
     /** On first start: creates a current key for each algorithm that has none. */
     async ensureKeys(): Promise<void> {
-      const existing = await keys.list();
-      const missing = SIGNING_ALGORITHMS.filter((alg) => !existing.some((key) => key.alg === alg && key.status === 'current'));
-      if (missing.length) await keys.activate(await Promise.all(missing.map(generate)));
+      await keys.exclusive(async (locked) => {
+        const existing = await locked.list();
+        const missing = SIGNING_ALGORITHMS.filter((alg) => !existing.some((key) => key.alg === alg && key.status === 'current'));
+        if (missing.length) await locked.activate(await Promise.all(missing.map(generate)));
+      });
     },
 
     /**
@@ -63,9 +65,12 @@ export function createKeyService(deps: { keys: KeyStore; secretBox: SecretBox; r
      * retired until every token they signed has expired, so verifiers never break.
      */
     async rotate(): Promise<SigningKeyRecord[]> {
-      await keys.activate(await Promise.all(SIGNING_ALGORITHMS.map(generate)));
-      await keys.deleteRetiredBefore(new Date(Date.now() - deps.retiredKeyRetentionSeconds * 1000));
-      return keys.list();
+      const fresh = await Promise.all(SIGNING_ALGORITHMS.map(generate));
+      return keys.exclusive(async (locked) => {
+        await locked.activate(fresh);
+        await locked.deleteRetiredBefore(new Date(Date.now() - deps.retiredKeyRetentionSeconds * 1000));
+        return locked.list();
+      });
     },
 
     /**
@@ -73,7 +78,7 @@ export function createKeyService(deps: { keys: KeyStore; secretBox: SecretBox; r
      * signs with the first key of an algorithm), then the others for verification.
      */
     async signingJwks(): Promise<{ keys: JWK[] }> {
-      const order = { current: 0, next: 1, retired: 2 } as const;
+      const order = { current: 0, retired: 1 } as const;
       const all = (await keys.list()).sort((a, b) => order[a.status] - order[b.status]);
       return { keys: all.map((key) => JSON.parse(secretBox.open(key.privateJwkCiphertext, 'signing-key')) as JWK) };
     },

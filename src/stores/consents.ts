@@ -1,33 +1,26 @@
 import type { PrismaClient } from '@prisma/client';
 
-export interface ConsentRecord {
-  userId: string;
-  clientId: string;
-  scopes: string[];
-  claims: string[];
-}
-
 export type ConsentStore = ReturnType<typeof createConsentStore>;
 
 export function createConsentStore(prisma: PrismaClient) {
   return {
-    async find(userId: string, clientId: string): Promise<ConsentRecord | undefined> {
-      const row = await prisma.consent.findUnique({ where: { userId_clientId: { userId, clientId } } });
-      return row ? { userId: row.userId, clientId: row.clientId, scopes: row.scopes, claims: row.claims } : undefined;
+    /** Scopes the user has agreed to share with the client, or undefined if none. */
+    async scopes(userId: string, clientId: string): Promise<string[] | undefined> {
+      const row = await prisma.consent.findUnique({ where: { userId_clientId: { userId, clientId } }, select: { scopes: true } });
+      return row?.scopes;
     },
 
-    /** Adds scopes and claims to what the user already agreed to share with the client. */
-    async extend(userId: string, clientId: string, scopes: string[], claims: string[]): Promise<void> {
-      const existing = await this.find(userId, clientId);
-      const merged = {
-        scopes: [...new Set([...(existing?.scopes ?? []), ...scopes])].sort(),
-        claims: [...new Set([...(existing?.claims ?? []), ...claims])].sort(),
-      };
-      await prisma.consent.upsert({
-        where: { userId_clientId: { userId, clientId } },
-        create: { userId, clientId, ...merged },
-        update: merged,
-      });
+    /**
+     * Adds scopes to what the user agreed to share. One statement that merges inside the
+     * database, so two consents given at once (two tabs) both count.
+     */
+    async extend(userId: string, clientId: string, scopes: string[]): Promise<void> {
+      await prisma.$executeRaw`
+        INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at)
+        VALUES (${userId}::uuid, ${clientId}, ${scopes}::text[], now(), now())
+        ON CONFLICT (user_id, client_id) DO UPDATE SET
+          scopes = ARRAY(SELECT DISTINCT unnest(consents.scopes || EXCLUDED.scopes) ORDER BY 1),
+          updated_at = now()`;
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Prisma, PrismaClient } from '@prisma/client';
 
-export type KeyStatus = 'next' | 'current' | 'retired';
+/** current: signs (one per algorithm); retired: still published, verifies only. */
+export type KeyStatus = 'current' | 'retired';
 
 export interface SigningKeyRecord {
   kid: string;
@@ -14,9 +15,14 @@ export interface SigningKeyRecord {
   retiredAt: Date | null;
 }
 
-export type KeyStore = ReturnType<typeof createKeyStore>;
+export type NewSigningKey = Pick<SigningKeyRecord, 'kid' | 'alg' | 'use' | 'publicJwk' | 'privateJwkCiphertext'>;
 
-export function createKeyStore(prisma: PrismaClient) {
+// Any constant; every instance must use the same (see exclusive()).
+const KEY_LOCK_ID = 72707370;
+
+type Client = PrismaClient | Prisma.TransactionClient;
+
+function operations(client: Client) {
   const toRecord = (row: Prisma.SigningKeyGetPayload<object>): SigningKeyRecord => ({
     ...row,
     status: row.status as KeyStatus,
@@ -25,39 +31,49 @@ export function createKeyStore(prisma: PrismaClient) {
 
   return {
     async list(): Promise<SigningKeyRecord[]> {
-      const rows = await prisma.signingKey.findMany({ orderBy: [{ createdAt: 'desc' }, { kid: 'asc' }] });
+      const rows = await client.signingKey.findMany({ orderBy: [{ createdAt: 'desc' }, { kid: 'asc' }] });
       return rows.map(toRecord);
     },
 
-    /**
-     * Makes `keys` the current keys for their algorithms in one transaction: the
-     * previous current key of each algorithm becomes retired (still published).
-     */
-    async activate(keys: Array<Omit<SigningKeyRecord, 'status' | 'createdAt' | 'activatedAt' | 'retiredAt'>>): Promise<void> {
+    /** Makes `keys` current for their algorithms; the previous current keys become retired. */
+    async activate(keys: NewSigningKey[]): Promise<void> {
       const now = new Date();
-      await prisma.$transaction([
-        prisma.signingKey.updateMany({
-          where: { status: 'current', alg: { in: keys.map((key) => key.alg) } },
-          data: { status: 'retired', retiredAt: now },
-        }),
-        prisma.signingKey.createMany({
-          data: keys.map((key) => ({
-            kid: key.kid,
-            alg: key.alg,
-            use: key.use,
-            status: 'current',
-            publicJwk: key.publicJwk as Prisma.InputJsonObject,
-            privateJwkCiphertext: key.privateJwkCiphertext,
-            activatedAt: now,
-          })),
-        }),
-      ]);
+      await client.signingKey.updateMany({
+        where: { status: 'current', alg: { in: keys.map((key) => key.alg) } },
+        data: { status: 'retired', retiredAt: now },
+      });
+      await client.signingKey.createMany({
+        data: keys.map((key) => ({ ...key, publicJwk: key.publicJwk as Prisma.InputJsonObject, status: 'current', activatedAt: now })),
+      });
     },
 
-    /** Deletes retired keys retired before `cutoff` (their tokens have all expired). */
+    /** Deletes keys retired before `cutoff` (their tokens have all expired). */
     async deleteRetiredBefore(cutoff: Date): Promise<number> {
-      const { count } = await prisma.signingKey.deleteMany({ where: { status: 'retired', retiredAt: { lt: cutoff } } });
+      const { count } = await client.signingKey.deleteMany({ where: { status: 'retired', retiredAt: { lt: cutoff } } });
       return count;
+    },
+  };
+}
+
+export type KeyOperations = ReturnType<typeof operations>;
+export type KeyStore = ReturnType<typeof createKeyStore>;
+
+export function createKeyStore(prisma: PrismaClient) {
+  return {
+    ...operations(prisma),
+
+    /**
+     * Runs fn in one transaction holding a cluster-wide lock, so instances starting or
+     * rotating at the same moment act one after the other and agree on the key set.
+     */
+    exclusive<T>(fn: (keys: KeyOperations) => Promise<T>): Promise<T> {
+      return prisma.$transaction(
+        async (tx) => {
+          await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${KEY_LOCK_ID})`);
+          return fn(operations(tx));
+        },
+        { timeout: 60_000, maxWait: 60_000 },
+      );
     },
   };
 }

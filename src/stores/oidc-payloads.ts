@@ -45,6 +45,17 @@ export function createPayloadStore(prisma: PrismaClient) {
       });
     },
 
+    /** Inserts a row unless a live one with the same id exists; false when it did. */
+    async insert(write: PayloadWrite): Promise<boolean> {
+      // An expired row with the same id no longer counts (the purge may not have run yet).
+      await prisma.oidcPayload.deleteMany({ where: { model: write.model, id: write.id, expiresAt: { lt: new Date() } } });
+      const { count } = await prisma.oidcPayload.createMany({
+        data: [{ ...write, payload: write.payload as Prisma.InputJsonObject }],
+        skipDuplicates: true,
+      });
+      return count === 1;
+    },
+
     async find(model: string, id: string): Promise<PayloadRow | undefined> {
       const row = await prisma.oidcPayload.findUnique({ where: { model_id: { model, id } }, select });
       return row ? toRow(row) : undefined;

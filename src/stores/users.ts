@@ -51,12 +51,13 @@ export function createUserStore(prisma: PrismaClient) {
       return row ? toRecord(row) : undefined;
     },
 
-    /** Finds by normalized email or username. */
-    async findByLogin(login: string): Promise<UserRecord | undefined> {
-      const row = await prisma.user.findFirst({
-        where: { OR: [{ email: login }, { username: login }] },
-        include: withRoles,
-      });
+    async findByEmail(email: string): Promise<UserRecord | undefined> {
+      const row = await prisma.user.findUnique({ where: { email }, include: withRoles });
+      return row ? toRecord(row) : undefined;
+    },
+
+    async findByUsername(username: string): Promise<UserRecord | undefined> {
+      const row = await prisma.user.findUnique({ where: { username }, include: withRoles });
       return row ? toRecord(row) : undefined;
     },
 

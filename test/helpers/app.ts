@@ -46,6 +46,12 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   return launch(storage, options, 0);
 }
 
+/** Starts several instances on one fresh store at the same moment (PostgreSQL only). */
+export async function startTogether(count: number, options: Omit<StartOptions, 'shareStoreWith'> = {}): Promise<TestApp[]> {
+  const storage = await createStorage();
+  return Promise.all(Array.from({ length: count }, () => launch(storage, options, 0)));
+}
+
 export interface Storage {
   env: Record<string, string>;
   drop(): Promise<void>;

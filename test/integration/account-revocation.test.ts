@@ -39,7 +39,7 @@ describe('B12 password change and disabling revoke everything a user holds', () 
     const { user, browser, tokens } = await signedInUser();
     await app.app.services.accounts.setPassword(user.email, 'a brand new passphrase');
     await expectSignedOutEverywhere(browser, tokens);
-    await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/did not return to the client \(status 401\)/);
+    await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/did not return to the client \(status 400\)/);
     const callback = await signIn(new Browser(), app, await request(), user.email, { password: 'a brand new passphrase' });
     expect(callback.searchParams.get('code')).toBeTruthy();
   });
@@ -48,7 +48,7 @@ describe('B12 password change and disabling revoke everything a user holds', () 
     const { user, browser, tokens } = await signedInUser();
     await app.app.services.accounts.setDisabled(user.id, true);
     await expectSignedOutEverywhere(browser, tokens);
-    await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/status 401/);
+    await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/status 400/);
     await app.app.services.accounts.setDisabled(user.id, false);
     expect((await signIn(new Browser(), app, await request(), user.email)).searchParams.get('code')).toBeTruthy();
   });

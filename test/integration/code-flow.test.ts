@@ -39,6 +39,9 @@ describe('authorization code flow with PKCE, end to end', () => {
     expect(verified.payload.nonce).toBe(request.nonce);
     expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
 
+    // The access token carries the user's roles for the APIs that introspect it.
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: true, sub: user.id, roles: ['reader'] });
+
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, user.id);
     expect(userinfo.email).toBe(user.email);
     expect(userinfo.given_name).toBe('Ada');

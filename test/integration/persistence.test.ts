@@ -57,14 +57,14 @@ describe('state survives restarts and is stored safely', () => {
     expect(dump).not.toContain('PRIVATE KEY');
   });
 
-  test('when a service uses client credentials, then it gets an access token only, active at introspection', async () => {
-    const service = await registerClient(app, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], scope: 'roles' });
+  test('when a service uses client credentials, then it gets an access token only, active at introspection with its roles', async () => {
+    const service = await registerClient(app, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], scope: 'roles', roles: ['billing:write'] });
     const config = await relyingParty(app, service);
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'roles' });
     expect(tokens.access_token).toBeTruthy();
     expect(tokens.refresh_token).toBeUndefined();
     expect(tokens.id_token).toBeUndefined();
     const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
-    expect(introspection).toMatchObject({ active: true, client_id: service.clientId, scope: 'roles' });
+    expect(introspection).toMatchObject({ active: true, client_id: service.clientId, scope: 'roles', roles: ['billing:write'] });
   });
 });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { openDatabase } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { startApp, usingPostgres, type TestApp } from '../helpers/app.js';
+import { startApp, startTogether, usingPostgres, type TestApp } from '../helpers/app.js';
 import { Browser, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn, submitLogin, REDIRECT_URI } from '../helpers/oidc.js';
 
 const describePostgres = usingPostgres ? describe : describe.skip;
@@ -81,6 +81,19 @@ describePostgres('two instances on one PostgreSQL', () => {
     );
     expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(1);
     expect(statuses.filter((status) => status !== 200).every((status) => status === 400)).toBe(true);
+  });
+
+  test('when two instances start on an empty store at the same moment, then they create and publish one key set', async () => {
+    const [one, two] = await startTogether(2);
+    try {
+      const [jwksOne, jwksTwo] = await Promise.all([one!, two!].map((instance) => fetch(`${instance.origin}/jwks`).then((r) => r.json())));
+      expect(jwksOne.keys).toHaveLength(2);
+      expect(jwksTwo).toEqual(jwksOne);
+      expect(await one!.db.prisma.signingKey.count()).toBe(2);
+    } finally {
+      await two!.stop();
+      await one!.destroy();
+    }
   });
 
   test('when two instances migrate a fresh schema at the same moment, then each migration is applied once', async () => {

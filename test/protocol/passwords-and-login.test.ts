@@ -97,7 +97,7 @@ async function completeSignIn(page: LoginPage, answer: Answer) {
 const GENERIC_FAILURE = 'The email, username or password is incorrect.';
 
 function expectLoginRefused(answer: Answer) {
-  expect(answer.status).toBe(401);
+  expect(answer.status).toBe(400);
   expect(answer.location).toBeUndefined();
   expect(answer.body).toContain(GENERIC_FAILURE);
   expect(answer.body).toContain('name="password"');
@@ -329,7 +329,7 @@ describe('F4 an unknown user and a wrong password look the same: status, body, c
       for (let k = 0; k < attempts.length; k += 1) {
         const [kind, attempt] = attempts[(i + k) % attempts.length]!;
         const answer = await attempt();
-        expect(answer.status).toBe(401);
+        expect(answer.status).toBe(400);
         series[kind].push(answer.ms);
       }
     }

@@ -62,7 +62,6 @@ CREATE TABLE "consents" (
     "user_id" UUID NOT NULL,
     "client_id" TEXT NOT NULL,
     "scopes" TEXT[],
-    "claims" TEXT[],
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
 

@@ -1,0 +1,22 @@
+// Input rules shared by several services, and the one translation of zod's issues into
+// the field-level problems every surface reports.
+import { z } from 'zod';
+import { invalidInput, type FieldProblem } from '../errors.js';
+
+export const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
+
+export function zodProblems(error: z.ZodError): FieldProblem[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.length
+      ? issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('')
+      : '(body)',
+    message: issue.message,
+  }));
+}
+
+/** Parses input with schema, or throws an invalid_input AppError naming each bad field. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
+  return parsed.data;
+}
