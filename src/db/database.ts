@@ -59,7 +59,9 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   target.searchParams.delete('schema');
   const pool = new pg.Pool({
     connectionString: target.toString(),
-    options: `-c search_path="${schema}"`,
+    // UTC sessions: timestamps sent as parameters carry no zone, and must mean the same
+    // instant as now() in SQL whatever the server's default time zone is.
+    options: `-c search_path="${schema}" -c TimeZone=UTC`,
     max: poolMax,
     // Fail fast while the server is unreachable instead of queueing requests forever.
     connectionTimeoutMillis: 5_000,

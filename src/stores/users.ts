@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from '@prisma/client';
+import { Prisma, type PrismaClient } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
 
 export interface UserRecord {
@@ -41,25 +41,61 @@ function toRecord(row: UserRow): UserRecord {
   };
 }
 
+interface RawUser {
+  id: string;
+  email: string;
+  username: string | null;
+  password_hash: string | null;
+  email_verified: boolean;
+  claims: unknown;
+  disabled: boolean;
+  roles: string[] | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
 export type UserStore = ReturnType<typeof createUserStore>;
 
 export function createUserStore(prisma: PrismaClient) {
+  /**
+   * One statement for a user and their role names: this runs for every sign-in and token
+   * (findAccount), where a model query with an include costs three round trips through
+   * Prisma's query compiler.
+   */
+  async function findOne(condition: Prisma.Sql): Promise<UserRecord | undefined> {
+    const rows = await prisma.$queryRaw<RawUser[]>`
+      SELECT u.id::text AS id, u.email, u.username, u.password_hash, u.email_verified, u.claims, u.disabled,
+             u.created_at, u.updated_at,
+             array_remove(array_agg(r.name ORDER BY r.name), NULL) AS roles
+      FROM users u
+      LEFT JOIN user_roles ur ON ur.user_id = u.id
+      LEFT JOIN roles r ON r.id = ur.role_id
+      WHERE ${condition}
+      GROUP BY u.id`;
+    const row = rows[0];
+    return row && {
+      id: row.id,
+      email: row.email,
+      username: row.username,
+      passwordHash: row.password_hash,
+      emailVerified: row.email_verified,
+      claims: ((typeof row.claims === 'string' ? JSON.parse(row.claims) : row.claims) ?? {}) as Record<string, unknown>,
+      disabled: row.disabled,
+      roles: row.roles ?? [],
+      createdAt: new Date(row.created_at),
+      updatedAt: new Date(row.updated_at),
+    };
+  }
+
   return {
     async findById(id: string): Promise<UserRecord | undefined> {
       if (!isUuid(id)) return undefined;
-      const row = await prisma.user.findUnique({ where: { id }, include: withRoles });
-      return row ? toRecord(row) : undefined;
+      return findOne(Prisma.sql`u.id = ${id}::uuid`);
     },
 
-    async findByEmail(email: string): Promise<UserRecord | undefined> {
-      const row = await prisma.user.findUnique({ where: { email }, include: withRoles });
-      return row ? toRecord(row) : undefined;
-    },
+    findByEmail: (email: string) => findOne(Prisma.sql`u.email = ${email}`),
 
-    async findByUsername(username: string): Promise<UserRecord | undefined> {
-      const row = await prisma.user.findUnique({ where: { username }, include: withRoles });
-      return row ? toRecord(row) : undefined;
-    },
+    findByUsername: (username: string) => findOne(Prisma.sql`u.username = ${username}`),
 
     async create(user: NewUser): Promise<UserRecord> {
       try {
