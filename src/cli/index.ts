@@ -5,6 +5,7 @@ import { StoreLockedError } from '../db/store-lock.js';
 import { migrate } from '../db/migrate.js';
 import { AppError } from '../errors.js';
 import { registerClientCommands } from './clients.js';
+import { registerConfigCommands } from './config.js';
 import { printJson, withDatabase } from './context.js';
 import { registerKeyCommands } from './keys.js';
 import { registerUserCommands } from './users.js';
@@ -24,6 +25,7 @@ program
 registerUserCommands(program);
 registerClientCommands(program);
 registerKeyCommands(program);
+registerConfigCommands(program);
 
 try {
   await program.parseAsync(process.argv);

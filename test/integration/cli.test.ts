@@ -151,6 +151,19 @@ describe('gatehouse CLI', () => {
     expect(retired).toEqual(before.map((key) => key.kid).sort());
   });
 
+  test('when the configuration is checked, then valid settings are summarised with secrets masked, and each wrong one is named', async () => {
+    const ok = await cli(['config', 'check'], { PORT: '4000' });
+    expect(ok.code).toBe(0);
+    const report = JSON.parse(ok.stdout);
+    expect(report.valid).toBe(true);
+    expect(report.settings).toMatchObject({ PORT: '4000', SECRET_KEY: '(set)', COOKIE_KEYS: '(set)', ISSUER: '(default)' });
+    expect(ok.stdout).not.toContain(env.SECRET_KEY);
+    const bad = await cli(['config', 'check'], { PORT: 'eighty', NODE_ENV: 'staging' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/NODE_ENV: /);
+    expect(bad.stderr).toMatch(/PORT: /);
+  });
+
   test('when the command is unknown or an option is missing its value, then usage is printed and it exits non-zero', async () => {
     const unknown = await cli(['frobnicate']);
     expect(unknown.code).not.toBe(0);

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { loadConfig, settings } from '../config.js';
+import { printJson } from './context.js';
+
+const SECRET_SETTINGS = new Set(['SECRET_KEY', 'COOKIE_KEYS', 'DATABASE_URL']);
+
+export function registerConfigCommands(program: Command): void {
+  program
+    .command('config')
+    .description('inspect the configuration')
+    .command('check')
+    .description('validate the settings from the environment exactly as the server does at start; print the effective values (secrets masked)')
+    .action(() => {
+      // Throws ConfigError (one line per wrong setting, exit 1) just like the server.
+      loadConfig();
+      const effective = Object.fromEntries(
+        Object.keys(settings).map((name) => {
+          const raw = process.env[name];
+          if (raw === undefined || raw === '') return [name, '(default)'];
+          return [name, SECRET_SETTINGS.has(name) ? '(set)' : raw];
+        }),
+      );
+      printJson({ valid: true, settings: effective });
+    });
+}
