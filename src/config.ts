@@ -66,6 +66,10 @@ export const settings = {
   SESSION_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Login session lifetime at Gatehouse, seconds.' },
   GRANT_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Lifetime of a grant (the record tokens hang off), seconds.' },
   INTERACTION_TTL: { schema: durationSeconds(1800), doc: 'Time a user has to finish a login or consent page, seconds.' },
+  CLIENT_CACHE_TTL: {
+    schema: z.coerce.number().int().min(0).max(3600).default(30),
+    doc: 'Seconds a loaded client is reused before it is read from the database again (0 disables the cache).',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
@@ -99,6 +103,7 @@ export interface Config {
     readonly interaction: number;
   };
   readonly purgeIntervalSeconds: number;
+  readonly clientCacheSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -148,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interaction: values.INTERACTION_TTL,
     },
     purgeIntervalSeconds: values.PURGE_INTERVAL,
+    clientCacheSeconds: values.CLIENT_CACHE_TTL,
   };
 
   if (config.issuer.startsWith('https://') && !config.trustProxy) {

@@ -89,8 +89,16 @@ export function createClientService(deps: {
   secretBox: SecretBox;
   production: boolean;
   validateMetadata: MetadataValidator;
+  /** How long loaded client metadata is reused, seconds (0: always read the database). */
+  cacheSeconds: number;
 }) {
   const { clients, secretBox, production, validateMetadata } = deps;
+  // oidc-provider asks for the client on every token, introspection and userinfo request;
+  // the row and its unsealed secret are kept briefly. Clients are only ever created today,
+  // so nothing can go stale; whatever later changes or deletes a client must call
+  // forget(id) here and tell the other instances.
+  const cache = new Map<string, { metadata: Record<string, unknown>; until: number }>();
+  const CACHE_LIMIT = 10_000;
 
   return {
     async createClient(input: unknown): Promise<CreatedClient> {
@@ -119,9 +127,13 @@ export function createClientService(deps: {
 
     /** The metadata oidc-provider loads for a client id, with the secret unsealed. */
     async providerMetadata(id: string): Promise<Record<string, unknown> | undefined> {
+      const cached = cache.get(id);
+      if (cached && cached.until > Date.now()) return cached.metadata;
+      cache.delete(id);
       const record = await clients.findById(id);
+      // Unknown ids are not remembered: a flood of made-up ids must not fill the cache.
       if (!record) return undefined;
-      return {
+      const metadata = {
         ...record.metadata,
         client_id: record.id,
         ...(record.secretCiphertext ? { client_secret: secretBox.open(record.secretCiphertext, 'client-secret') } : {}),
@@ -129,6 +141,16 @@ export function createClientService(deps: {
         require_pkce: record.requirePkce,
         gatehouse_roles: record.roles,
       };
+      if (deps.cacheSeconds > 0) {
+        if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+        cache.set(id, { metadata, until: Date.now() + deps.cacheSeconds * 1000 });
+      }
+      return metadata;
+    },
+
+    /** Drops a client from this instance's cache, so the next request reads the database. */
+    forget(id: string): void {
+      cache.delete(id);
     },
   };
 }

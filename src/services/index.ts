@@ -44,6 +44,7 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
       secretBox,
       production: config.env === 'production',
       validateMetadata: deps.validateClientMetadata,
+      cacheSeconds: config.clientCacheSeconds,
     }),
     consents: createConsentService({ consents: stores.consents }),
     keys: createKeyService({ keys: stores.keys, secretBox, retiredKeyRetentionSeconds: longestTokenLife + 24 * 3600 }),

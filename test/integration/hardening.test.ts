@@ -82,3 +82,27 @@ describe('hardening', () => {
     }
   });
 });
+
+describe('client cache', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startApp({ env: { CLIENT_CACHE_TTL: '1' } });
+  });
+  afterAll(async () => {
+    await app.destroy();
+  });
+
+  test('when a client was loaded, then it is served from memory until its time is up or it is forgotten', async () => {
+    const client = await registerClient(app);
+    const { clients } = app.app.services;
+    expect(await clients.providerMetadata(client.clientId)).toMatchObject({ client_id: client.clientId, client_secret: client.clientSecret });
+    await app.db.prisma.client.update({ where: { id: client.clientId }, data: { name: 'renamed', metadata: { client_name: 'renamed' } } });
+    expect(await clients.providerMetadata(client.clientId)).toMatchObject({ client_name: 'Test App' });
+    clients.forget(client.clientId);
+    expect(await clients.providerMetadata(client.clientId)).toMatchObject({ client_name: 'renamed' });
+    await app.db.prisma.client.update({ where: { id: client.clientId }, data: { metadata: { client_name: 'again' } } });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await clients.providerMetadata(client.clientId)).toMatchObject({ client_name: 'again' });
+  });
+});
