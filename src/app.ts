@@ -9,6 +9,7 @@ import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
 import { createGatehouse } from './gatehouse.js';
 import { createHealthRouter } from './http/health.js';
+import { createMetrics, createMetricsRouter } from './http/metrics.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
@@ -39,6 +40,10 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     if ((error.status ?? 500) >= 500) logger.error({ err: error }, 'request failed');
   });
 
+  const metrics = createMetrics();
+  provider.on('grant.success', (ctx) => metrics.grantIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
+  koa.use(metrics.middleware);
+
   koa.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     // A proxy's id is kept when it looks like one, so logs line up across hops.
@@ -66,6 +71,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   const health = createHealthRouter({ db, keysLoaded: () => signingAlgorithms.includes('RS256') && signingAlgorithms.includes('ES256') });
   koa.use(health.routes());
+  koa.use(createMetricsRouter(metrics, config.metricsToken).routes());
 
   const interactions = createInteractionRouter({
     provider,
@@ -74,6 +80,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     render,
     csrf: createCsrf(deps.secrets.cookieKeys[0]!),
     logger,
+    recordLogin: metrics.login,
   });
   koa.use(interactions.routes());
   koa.use(interactions.allowedMethods());

@@ -70,6 +70,10 @@ export const settings = {
     schema: z.coerce.number().int().min(0).max(3600).default(30),
     doc: 'Seconds a loaded client is reused before it is read from the database again (0 disables the cache).',
   },
+  METRICS_TOKEN: {
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    doc: 'When set, `GET /metrics` requires `Authorization: Bearer <this value>`.',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
@@ -104,6 +108,7 @@ export interface Config {
   };
   readonly purgeIntervalSeconds: number;
   readonly clientCacheSeconds: number;
+  readonly metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -154,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     purgeIntervalSeconds: values.PURGE_INTERVAL,
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
+    metricsToken: values.METRICS_TOKEN,
   };
 
   if (config.issuer.startsWith('https://') && !config.trustProxy) {

@@ -22,6 +22,7 @@ export interface InteractionDeps {
   render: Renderer;
   csrf: Csrf;
   logger: Logger;
+  recordLogin(result: 'success' | 'failure'): void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -123,12 +124,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
     const clientId = String(details.params['client_id']);
     if (!user) {
+      deps.recordLogin('failure');
       deps.logger.info({ event: 'login.failure', clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'sign-in failed');
       const { name } = await clientInfo(details);
       // 400, not 401: a form login has no WWW-Authenticate challenge to offer (RFC 9110 §15.5.2).
       renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 400);
       return;
     }
+    deps.recordLogin('success');
     deps.logger.info({ event: 'login.success', userId: user.id, clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'signed in');
     await finish(ctx, { login: { accountId: user.id, amr: ['pwd'], ts: Math.floor(Date.now() / 1000) } });
   });

@@ -1,0 +1,104 @@
+// Prometheus metrics (prom-client), one registry per app instance. Routes are labelled by
+// pattern, never by raw path, so ids in URLs cannot explode the number of series.
+import { timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const ROUTES: Array<[RegExp, string]> = [
+  [/^\/auth\/[^/]+$/, '/auth/:uid'],
+  [/^\/interaction\/[^/]+\/(login|confirm|abort)$/, '/interaction/:uid/$1'],
+  [/^\/interaction\/[^/]+\/?$/, '/interaction/:uid'],
+];
+const FIXED_ROUTES = new Set([
+  '/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/jwks', '/request',
+  '/.well-known/openid-configuration', '/session/end', '/session/end/confirm', '/session/end/success',
+  '/healthz', '/readyz', '/metrics',
+]);
+
+export function routeLabel(path: string): string {
+  if (FIXED_ROUTES.has(path)) return path;
+  for (const [pattern, label] of ROUTES) {
+    if (pattern.test(path)) return path.replace(pattern, label);
+  }
+  return 'other';
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  const requests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'HTTP request latency by method and route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: 'gatehouse_tokens_issued_total',
+    help: 'Successful token endpoint grants by grant type',
+    labelNames: ['grant_type'],
+    registers: [registry],
+  });
+  const logins = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Password sign-ins by result',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+
+    /** Times and counts every request; mount first. */
+    async middleware(ctx: Context, next: Next): Promise<void> {
+      const stop = duration.startTimer();
+      try {
+        await next();
+      } finally {
+        const route = routeLabel(ctx.path);
+        stop({ method: ctx.method, route });
+        requests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      }
+    },
+
+    grantIssued(grantType: string): void {
+      tokens.inc({ grant_type: grantType });
+    },
+
+    login(result: 'success' | 'failure'): void {
+      logins.inc({ result });
+    },
+  };
+}
+
+/** GET /metrics, behind a bearer token when one is configured. */
+export function createMetricsRouter(metrics: Metrics, token: string | undefined): Router {
+  const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    if (token && !bearerMatches(ctx.get('authorization'), token)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+      ctx.body = { error: 'unauthorized', error_description: 'metrics need the configured bearer token' };
+      return;
+    }
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  return router;
+}
+
+function bearerMatches(header: string, token: string): boolean {
+  const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(token);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
