@@ -7,7 +7,10 @@ import type Provider from 'oidc-provider';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
+import { createAdminAuthenticator } from './admin/authenticate.js';
+import { ADMIN_PREFIX, createAdminRouter } from './admin/router.js';
 import { createGatehouse } from './gatehouse.js';
+import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter } from './http/metrics.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
@@ -15,12 +18,14 @@ import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
 import type { Logger } from './logger.js';
-import type { Services } from './services/index.js';
+import type { Gatehouse } from './gatehouse.js';
 
 export interface App {
   koa: Koa;
+  /** The admin API on its own, when ADMIN_PORT is set; otherwise it is part of koa under /admin. */
+  adminKoa: Koa | undefined;
   provider: Provider;
-  services: Services;
+  services: Gatehouse['services'];
   /** Stops background work (the database is closed by whoever opened it). */
   close(): Promise<void>;
 }
@@ -44,27 +49,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   provider.on('grant.success', (ctx) => metrics.grantIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
   koa.use(metrics.middleware);
 
-  koa.use(async (ctx, next) => {
-    const incoming = ctx.get('x-request-id');
-    // A proxy's id is kept when it looks like one, so logs line up across hops.
-    const requestId = /^[\w.-]{8,64}$/.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = requestId;
-    ctx.set('X-Request-Id', requestId);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    const started = performance.now();
-    try {
-      await next();
-    } catch (error) {
-      // Last resort for anything below that did not answer by itself: a bare JSON 500
-      // with the request id, never the error's text.
-      logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
-      ctx.status = 500;
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
-    } finally {
-      logger.debug({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
-    }
-  });
+  koa.use(requestEnvelope(logger));
 
   koa.use(rejectMalformedQuery(render));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
@@ -81,9 +66,37 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     csrf: createCsrf(deps.secrets.cookieKeys[0]!),
     logger,
     recordLogin: metrics.login,
+    adminAudience: config.admin.audience,
   });
   koa.use(interactions.routes());
   koa.use(interactions.allowedMethods());
+
+  const adminRouter = createAdminRouter({
+    services,
+    authenticate: createAdminAuthenticator({ provider, accounts: services.accounts, audience: config.admin.audience }),
+    logger,
+    serverUrl: `${config.admin.port === undefined ? config.issuer : `http://${config.admin.host}:${config.admin.port}`}${ADMIN_PREFIX}`,
+    tokenUrl: `${config.issuer}/token`,
+    audience: config.admin.audience,
+    version: APP_VERSION,
+    corsOrigins: config.admin.corsOrigins,
+    mutationsPerMinute: config.admin.mutationsPerMinute,
+    requestsPerIpPerMinute: config.admin.requestsPerIpPerMinute,
+  });
+  let adminKoa: Koa | undefined;
+  if (config.admin.port === undefined) {
+    koa.use(adminRouter.routes());
+    koa.use(adminRouter.allowedMethods());
+  } else {
+    // Its own listener (checklist G3): the public origin answers /admin with 404.
+    adminKoa = new Koa({ proxy: config.trustProxy });
+    adminKoa.silent = true;
+    adminKoa.use(metrics.middleware);
+    adminKoa.use(requestEnvelope(logger));
+    adminKoa.use(adminRouter.routes());
+    adminKoa.use(adminRouter.allowedMethods());
+  }
+  await services.followClientChanges();
 
   koa.use(mount(provider));
 
@@ -99,10 +112,37 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   return {
     koa,
+    adminKoa,
     provider,
     services,
     async close() {
       if (purge) clearInterval(purge);
     },
+  };
+}
+
+/**
+ * Request id (a proxy's is kept when it looks like one, so logs line up across hops),
+ * nosniff, the debug request log, and the last resort for anything below that did not
+ * answer by itself: a bare JSON 500 with the request id, never the error's text.
+ */
+function requestEnvelope(logger: Logger) {
+  return async (ctx: Koa.Context, next: Koa.Next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = /^[\w.-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    const started = performance.now();
+    try {
+      await next();
+    } catch (error) {
+      logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
+      ctx.status = 500;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+    } finally {
+      logger.debug({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+    }
   };
 }

@@ -74,6 +74,30 @@ export const settings = {
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
     doc: 'When set, `GET /metrics` requires `Authorization: Bearer <this value>`.',
   },
+  ADMIN_PORT: {
+    schema: z.coerce.number().int().min(0).max(65535).optional(),
+    doc: 'When set, the admin API (`/admin/...`) listens on this port only and is not served on the public port.',
+  },
+  ADMIN_HOST: {
+    schema: z.string().min(1).default('127.0.0.1'),
+    doc: 'Address the separate admin listener binds (with `ADMIN_PORT`); loopback by default.',
+  },
+  ADMIN_CORS_ORIGINS: {
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
+      .pipe(z.array(z.url().regex(/^https?:\/\/[^/]+$/, 'each origin is scheme://host[:port] with no path')))
+      .default([]),
+    doc: 'Comma-separated browser origins allowed to call the admin API (CORS). None by default.',
+  },
+  ADMIN_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(120),
+    doc: 'Admin API changes one client or user may make per minute (HTTP 429 beyond).',
+  },
+  ADMIN_IP_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(600),
+    doc: 'Admin API requests one IP address may make per minute, authenticated or not (HTTP 429 beyond).',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
@@ -109,6 +133,15 @@ export interface Config {
   readonly purgeIntervalSeconds: number;
   readonly clientCacheSeconds: number;
   readonly metricsToken: string | undefined;
+  readonly admin: {
+    /** The resource indicator (audience) of admin API tokens: `<issuer>/admin`. */
+    readonly audience: string;
+    readonly port: number | undefined;
+    readonly host: string;
+    readonly corsOrigins: readonly string[];
+    readonly mutationsPerMinute: number;
+    readonly requestsPerIpPerMinute: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -160,6 +193,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeIntervalSeconds: values.PURGE_INTERVAL,
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
     metricsToken: values.METRICS_TOKEN,
+    admin: {
+      audience: `${issuer}/admin`,
+      port: values.ADMIN_PORT,
+      host: values.ADMIN_HOST,
+      corsOrigins: values.ADMIN_CORS_ORIGINS,
+      mutationsPerMinute: values.ADMIN_RATE_LIMIT,
+      requestsPerIpPerMinute: values.ADMIN_IP_RATE_LIMIT,
+    },
   };
 
   if (config.issuer.startsWith('https://') && !config.trustProxy) {

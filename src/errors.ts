@@ -15,7 +15,10 @@ export type ErrorCode =
   | 'conflict'
   | 'unauthorized'
   | 'forbidden'
+  | 'method_not_allowed'
   | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'too_many_requests'
   | 'unavailable';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -23,8 +26,11 @@ const STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
   unavailable: 503,
 };
 
@@ -35,6 +41,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly fields: FieldProblem[] = [],
+    /** Response headers the error needs, e.g. WWW-Authenticate or Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'AppError';

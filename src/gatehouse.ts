@@ -8,9 +8,10 @@ import type { Renderer } from './http/views.js';
 import type { Logger } from './logger.js';
 import { createProvider } from './oidc/provider.js';
 import { createServices, type Services } from './services/index.js';
+import { createRegistrationTokenService, type RegistrationTokenService } from './services/registration-tokens.js';
 
 export interface Gatehouse {
-  services: Services;
+  services: Services & { registrationTokens: RegistrationTokenService };
   provider: Provider;
   /** Algorithms this instance signs with (a current key loaded for each). */
   signingAlgorithms: string[];
@@ -46,7 +47,17 @@ export async function createGatehouse(deps: {
     consents: services.consents,
     accounts: services.accounts,
     findClient: (id) => services.clients.providerMetadata(id),
+    registeredClients: {
+      save: (id, metadata, actor) => services.clients.saveRegistered(id, metadata, actor),
+      remove: (id, actor) => services.clients.removeRegistered(id, actor),
+    },
+    matchesPreviousSecret: (id, actual) => services.clients.matchesPreviousSecret(id, actual),
     render: deps.render,
   });
-  return { services, provider, signingAlgorithms: [...new Set(jwks.keys.map((key) => String(key.alg)))] };
+  const registrationTokens = createRegistrationTokenService({ provider, stores: services.stores, transaction: services.transaction });
+  return {
+    services: { ...services, registrationTokens },
+    provider,
+    signingAlgorithms: [...new Set(jwks.keys.map((key) => String(key.alg)))],
+  };
 }

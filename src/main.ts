@@ -1,6 +1,7 @@
 // Entry point: read config → open the store → migrate → build the app → listen.
 // SIGTERM/SIGINT stop accepting connections, let in-flight requests finish, then exit.
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type Koa from 'koa';
 import { ConfigError, loadConfig } from './config.js';
 import { resolveSecrets } from './crypto/secrets.js';
 import { openDatabase } from './db/database.js';
@@ -18,14 +19,11 @@ async function main(): Promise<void> {
   if (migrations.applied.length) logger.info({ applied: migrations.applied }, 'database migrated');
   const app = await createApp({ config, db, secrets, logger });
 
-  const server = createServer(app.koa.callback());
-  // Bounded header and request times keep slow clients from holding sockets (ASVS 15.2.2).
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const server = await listen(app.koa, config.port, config.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const adminServer = app.adminKoa && config.admin.port !== undefined ? await listen(app.adminKoa, config.admin.port, config.admin.host) : undefined;
+  if (adminServer) logger.info({ admin: `http://${config.admin.host}:${config.admin.port}/admin` }, 'admin API on its own listener');
 
   logger.info(
     { issuer: config.issuer, discovery: `${config.issuer}/.well-known/openid-configuration`, store: db.description, port },
@@ -44,6 +42,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    adminServer?.close();
+    adminServer?.closeIdleConnections();
     server.close(() => {
       void (async () => {
         await app.close();
@@ -60,6 +60,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function listen(app: Koa, port: number, host: string): Promise<Server> {
+  const server = createServer(app.callback());
+  // Bounded header and request times keep slow clients from holding sockets (ASVS 15.2.2).
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return server;
 }
 
 main().catch((error: unknown) => {

@@ -8,6 +8,8 @@ import { migrate } from '../db/migrate.js';
 import { createGatehouse, type Gatehouse } from '../gatehouse.js';
 import { createRenderer } from '../http/views.js';
 import { createLogger } from '../logger.js';
+import type { AuditActor } from '../stores/audit.js';
+import { userInfo } from 'node:os';
 
 export interface CliContext extends Gatehouse {
   db: Database;
@@ -40,4 +42,15 @@ export async function withDatabase<T>(task: (db: Database) => Promise<T>): Promi
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Who the audit trail names for a change made from this command line. */
+export function cliActor(): AuditActor {
+  let name = 'unknown';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep "unknown"
+  }
+  return { type: 'cli', id: name };
 }

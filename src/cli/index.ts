@@ -8,6 +8,8 @@ import { registerClientCommands } from './clients.js';
 import { registerConfigCommands } from './config.js';
 import { printJson, withDatabase } from './context.js';
 import { registerKeyCommands } from './keys.js';
+import { registerRegistrationCommands } from './registration.js';
+import { registerRoleCommands } from './roles.js';
 import { registerUserCommands } from './users.js';
 
 const program = new Command('gatehouse')
@@ -24,7 +26,9 @@ program
 
 registerUserCommands(program);
 registerClientCommands(program);
+registerRoleCommands(program);
 registerKeyCommands(program);
+registerRegistrationCommands(program);
 registerConfigCommands(program);
 
 try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { viewKey } from '../services/keys.js';
-import { printJson, withGatehouse } from './context.js';
+import { cliActor, printJson, withGatehouse } from './context.js';
 
 export function registerKeyCommands(program: Command): void {
   const keys = program.command('keys').description('manage token signing keys');
@@ -9,13 +9,13 @@ export function registerKeyCommands(program: Command): void {
     .command('list')
     .description('list signing keys (public parts and status) as JSON')
     .action(async () => {
-      printJson((await withGatehouse(({ services }) => services.keys.list())).map(viewKey));
+      printJson({ items: (await withGatehouse(({ services }) => services.keys.list())).map(viewKey) });
     });
 
   keys
     .command('rotate')
     .description('make new signing keys current; the previous ones stay published until their tokens expire')
     .action(async () => {
-      printJson((await withGatehouse(({ services }) => services.keys.rotate())).map(viewKey));
+      printJson({ items: (await withGatehouse(({ services }) => services.keys.rotate(cliActor()))).map(viewKey) });
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { AppError } from '../errors.js';
-import { printJson, withGatehouse } from './context.js';
+import { definedOnly } from './clients.js';
+import { cliActor, printJson, withGatehouse } from './context.js';
 import { collect, readStdin } from './options.js';
 
 export function registerUserCommands(program: Command): void {
@@ -14,7 +15,7 @@ export function registerUserCommands(program: Command): void {
     .option('--password-stdin', 'read the password from standard input')
     .option('--username <username>', 'optional unique username to sign in with')
     .option('--name <name>', 'full name (the `name` claim)')
-    .option('--role <role>', 'role to assign (repeatable; created if missing)', collect, [])
+    .option('--role <role>', 'existing role to assign (repeatable; see `gatehouse role create`)', collect, [])
     .option('--claims <json>', 'further standard claims as a JSON object, e.g. \'{"given_name":"Ada","phone_number":"+1 555"}\'')
     .option('--email-verified', 'mark the email address as verified')
     .action(async (options: {
@@ -38,16 +39,16 @@ export function registerUserCommands(program: Command): void {
         }
         if (!claims || typeof claims !== 'object' || Array.isArray(claims)) throw new AppError('invalid_input', '--claims must be a JSON object.');
       }
-      if (options.name !== undefined) claims = { ...claims, name: options.name };
       const created = await withGatehouse(({ services }) =>
         services.accounts.createUser({
           email: options.email,
           password,
           ...(options.username !== undefined ? { username: options.username } : {}),
+          ...(options.name !== undefined ? { name: options.name } : {}),
           email_verified: options.emailVerified === true,
           roles: options.role,
           claims,
-        }),
+        }, cliActor()),
       );
       printJson(created);
     });
@@ -61,7 +62,7 @@ export function registerUserCommands(program: Command): void {
     .action(async (options: { user: string; password?: string; passwordStdin?: boolean }) => {
       const password = options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : options.password;
       if (password === undefined) throw new AppError('invalid_input', 'Give a password with --password or --password-stdin.');
-      printJson(await withGatehouse(({ services }) => services.accounts.setPassword(options.user, password)));
+      printJson(await withGatehouse(({ services }) => services.accounts.setPassword(options.user, { password }, cliActor())));
     });
 
   for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
@@ -70,7 +71,39 @@ export function registerUserCommands(program: Command): void {
       .description(disabled ? 'disable a user: no sign-in, and every session and token ends now' : 'enable a disabled user again')
       .requiredOption('--user <id|email|username>', 'the user')
       .action(async (options: { user: string }) => {
-        printJson(await withGatehouse(({ services }) => services.accounts.setDisabled(options.user, disabled)));
+        printJson(await withGatehouse(({ services }) => services.accounts.setDisabled(options.user, disabled, cliActor())));
       });
   }
+
+  user
+    .command('list')
+    .description('list or search users as JSON (a page; pass --cursor for the next)')
+    .option('--q <text>', 'substring of the email address or username')
+    .option('--role <role>', 'holders of this role')
+    .option('--limit <n>', 'page size (at most 200)')
+    .option('--cursor <cursor>', 'next_cursor of the previous page')
+    .action(async (options: { q?: string; role?: string; limit?: string; cursor?: string }) => {
+      printJson(await withGatehouse(({ services }) => services.accounts.listUsers(definedOnly(options))));
+    });
+
+  user
+    .command('show')
+    .description('print one user as JSON')
+    .requiredOption('--user <id|email|username>', 'the user')
+    .action(async (options: { user: string }) => {
+      printJson(await withGatehouse(async ({ services }) => services.accounts.getUser((await services.accounts.find(options.user)).id)));
+    });
+
+  user
+    .command('delete')
+    .description('delete a user; their sessions and tokens end now')
+    .requiredOption('--user <id|email|username>', 'the user')
+    .action(async (options: { user: string }) => {
+      const id = await withGatehouse(async ({ services }) => {
+        const found = await services.accounts.find(options.user);
+        await services.accounts.deleteUser(found.id, cliActor());
+        return found.id;
+      });
+      printJson({ deleted: id });
+    });
 }

@@ -25,6 +25,12 @@ export interface Database {
   withMigrationLock<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * Calls onMessage for every NOTIFY on channel (from any instance, this one included),
+   * and onGap whenever notices may have been missed (a lost connection), so the caller
+   * can drop whatever it cached.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,6 +78,45 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   // the pool replaces it on the next checkout.
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+
+  // LISTEN needs one long-lived connection of its own, outside the pool. When it drops,
+  // notices sent meanwhile are lost: listeners hear about the gap, and it reconnects.
+  const listeners: Array<{ channel: string; onMessage: (payload: string) => void; onGap: () => void }> = [];
+  let listener: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+  async function connectListener(): Promise<void> {
+    if (closed) return;
+    const previous = listener;
+    listener = undefined;
+    await previous?.end().catch(() => {});
+    const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: 5_000 });
+    const lost = () => {
+      if (closed || listener !== client) return;
+      listener = undefined;
+      for (const entry of listeners) entry.onGap();
+      retry = setTimeout(() => void connectListener().catch(() => {}), 1_000);
+      retry.unref();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (message) => {
+      for (const entry of listeners) if (entry.channel === message.channel) entry.onMessage(message.payload ?? '');
+    });
+    try {
+      await client.connect();
+      for (const channel of new Set(listeners.map((entry) => entry.channel))) await client.query(`LISTEN "${channel}"`);
+      listener = client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      if (listeners.length && !closed) {
+        retry = setTimeout(() => void connectListener().catch(() => {}), 1_000);
+        retry.unref();
+      }
+      throw error;
+    }
+  }
+
   return {
     kind: 'postgresql',
     description: `PostgreSQL at ${target.hostname}:${target.port || 5432}${target.pathname} (schema ${schema})`,
@@ -102,7 +147,14 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     async ping() {
       await pool.query('SELECT 1');
     },
+    async listen(channel, onMessage, onGap) {
+      listeners.push({ channel, onMessage, onGap });
+      await connectListener();
+    },
     close: once(async () => {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      await listener?.end().catch(() => {});
       await prisma.$disconnect();
       await pool.end();
     }),
@@ -147,6 +199,10 @@ async function openEmbedded(dataDir: string): Promise<Database> {
     },
     async ping() {
       await pglite.query('SELECT 1');
+    },
+    async listen(channel, onMessage) {
+      // One process owns the embedded store, so no notice can be missed.
+      await pglite.listen(channel, onMessage);
     },
     close: once(async () => {
       await prisma.$disconnect();

@@ -12,6 +12,8 @@ import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
 import type { AccountService } from '../services/accounts.js';
 import type { ConsentService } from '../services/consents.js';
+import { SUPPORTED_SCOPES } from '../services/clients.js';
+import { adminScopesFor } from '../services/roles.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
 
@@ -23,6 +25,8 @@ export interface InteractionDeps {
   csrf: Csrf;
   logger: Logger;
   recordLogin(result: 'success' | 'failure'): void;
+  /** The admin API's resource indicator: its scopes go only to users holding the matching role. */
+  adminAudience: string;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -68,13 +72,42 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     ctx.status = 303;
   }
 
-  async function clientInfo(details: Details): Promise<{ name: string; logo?: string | undefined; firstParty: boolean }> {
+  async function clientInfo(details: Details): Promise<{ name: string; logo?: string | undefined; firstParty: boolean; dynamic: boolean }> {
     const client = await provider.Client.find(String(details.params['client_id']));
     return {
       name: client?.clientName ?? String(details.params['client_id']),
       logo: client?.logoUri,
       firstParty: client?.['first_party'] === true,
+      dynamic: client?.['gatehouse_dynamic'] === true,
     };
+  }
+
+  /** Records in the grant everything the consent prompt says is missing that this user may have. */
+  async function grantRequested(details: Details): Promise<string> {
+    const accountId = details.session?.accountId;
+    const clientId = String(details.params['client_id']);
+    const grant = details.grantId
+      ? ((await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId }))
+      : new provider.Grant({ accountId, clientId });
+    const prompt = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const scopes = prompt.missingOIDCScope?.length ? prompt.missingOIDCScope : requestedScopes(details).filter(isOidcScope);
+    grant.addOIDCScope(scopes.join(' '));
+    if (prompt.missingOIDCClaims?.length) grant.addOIDCClaims(prompt.missingOIDCClaims);
+    for (const [indicator, resourceScopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
+      let granted = resourceScopes;
+      if (indicator === deps.adminAudience) {
+        // Admin scopes follow the user's roles; asking is not enough.
+        const user = accountId ? await accounts.findById(accountId) : undefined;
+        const allowed = adminScopesFor(user?.roles ?? []);
+        granted = resourceScopes.filter((scope) => allowed.includes(scope));
+      }
+      if (granted.length) grant.addResourceScope(indicator, granted.join(' '));
+    }
+    return grant.save();
   }
 
   function renderLogin(ctx: Context, details: Details, name: string, extra: { error?: string; login?: string }, status = 200) {
@@ -98,7 +131,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name === 'consent') {
       if (client.firstParty) {
         // Trusted first-party applications never show a consent page.
-        await finish(ctx, { consent: { grantId: await grantRequested(provider, details) } });
+        await finish(ctx, { consent: { grantId: await grantRequested(details) } });
         return;
       }
       const missing = missingScopes(details);
@@ -109,6 +142,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         csrf: csrf.tokenFor(details.uid),
         clientName: client.name,
         logoUri: client.logo,
+        // A client that registered itself has not been reviewed by an administrator.
+        unverified: client.dynamic,
         descriptions: describeScopes(missing.length ? missing : requestedScopes(details)),
         accountLabel: user?.email ?? 'your account',
       });
@@ -142,8 +177,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name !== 'consent') throw new AppError('invalid_input', 'There is nothing to confirm for this sign-in.');
     const accountId = details.session?.accountId;
     if (!accountId) throw new AppError('invalid_input', 'Sign in first.');
-    const grantId = await grantRequested(provider, details);
-    await consents.remember(accountId, String(details.params['client_id']), requestedScopes(details));
+    const grantId = await grantRequested(details);
+    await consents.remember(accountId, String(details.params['client_id']), requestedScopes(details).filter(isOidcScope));
     await finish(ctx, { consent: { grantId } });
   });
 
@@ -165,26 +200,7 @@ function missingScopes(details: Details): string[] {
   return Array.isArray(missing) ? missing : [];
 }
 
-/** Records in the grant everything the consent prompt says is missing. */
-async function grantRequested(provider: Provider, details: Details): Promise<string> {
-  const accountId = details.session?.accountId;
-  const clientId = String(details.params['client_id']);
-  const grant = details.grantId
-    ? ((await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId }))
-    : new provider.Grant({ accountId, clientId });
-  const prompt = details.prompt.details as {
-    missingOIDCScope?: string[];
-    missingOIDCClaims?: string[];
-    missingResourceScopes?: Record<string, string[]>;
-  };
-  const scopes = prompt.missingOIDCScope?.length ? prompt.missingOIDCScope : requestedScopes(details);
-  grant.addOIDCScope(scopes.join(' '));
-  if (prompt.missingOIDCClaims?.length) grant.addOIDCClaims(prompt.missingOIDCClaims);
-  for (const [indicator, resourceScopes] of Object.entries(prompt.missingResourceScopes ?? {})) {
-    grant.addResourceScope(indicator, resourceScopes.join(' '));
-  }
-  return grant.save();
-}
+const isOidcScope = (scope: string) => (SUPPORTED_SCOPES as readonly string[]).includes(scope);
 
 /** Errors on these pages become a friendly page with a 4xx; faults a generic 500 page. */
 function pageErrors(deps: InteractionDeps) {

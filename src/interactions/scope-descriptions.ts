@@ -7,6 +7,8 @@ const DESCRIPTIONS: Record<string, string> = {
   phone: 'See your phone number',
   roles: 'See the roles you hold',
   offline_access: 'Stay connected when you are not using it (keep access until you revoke it)',
+  admin: 'Administer Gatehouse on your behalf: manage clients, users, roles and keys',
+  'admin:read': 'Read Gatehouse’s configuration on your behalf: clients, users, roles, keys and the audit trail',
 };
 
 export function describeScopes(scopes: Iterable<string>): string[] {

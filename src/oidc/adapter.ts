@@ -1,14 +1,14 @@
 // oidc-provider's storage adapter, in two halves (as logto does): the Client model is
-// answered read-only from Gatehouse's clients table, whose only writers are the CLI and
-// admin API; every other model lives in one generic table keyed by (model, id) with
+// answered from Gatehouse's clients table, written by the CLI and admin API, and by
+// dynamic registration (RFC 7591/7592) through the clients service; every other model lives in one generic table keyed by (model, id) with
 // indexed grantId, uid and userCode.
 //
 // Bearer artifacts are stored under SHA-256 of their value (RFC 6819 §5.1.4.1.3), so a
 // database dump yields no usable code, token or session cookie. Where oidc-provider
 // looks such an artifact up by something other than its value (a session by uid), the
 // value is kept in the payload sealed with AES-256-GCM.
-import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { AuditActor } from '../stores/audit.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { sha256 } from '../crypto/random.js';
 import type { PayloadStore } from '../stores/oidc-payloads.js';
@@ -39,6 +39,22 @@ export interface AdapterDeps {
   secretBox: SecretBox;
   /** Client metadata for oidc-provider, or undefined for an unknown client. */
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
+  registeredClients: {
+    save(id: string, metadata: Record<string, unknown>, actor: AuditActor): Promise<void>;
+    remove(id: string, actor: AuditActor): Promise<void>;
+  };
+}
+
+/** Who is registering: the client itself, from the request oidc-provider is serving. */
+function registrationActor(clientId: string): AuditActor {
+  const ctx = Provider.ctx;
+  return {
+    type: 'registration',
+    id: clientId,
+    ip: ctx?.ip,
+    userAgent: ctx?.get('user-agent') || undefined,
+    requestId: typeof ctx?.state?.requestId === 'string' ? ctx.state.requestId : undefined,
+  };
 }
 
 function containsNul(value: unknown): boolean {
@@ -54,7 +70,7 @@ function isStorableId(id: unknown, maxLength: number): id is string {
 }
 
 export function createAdapterClass(deps: AdapterDeps): new (name: string) => Adapter {
-  const { payloads, secretBox, findClient } = deps;
+  const { payloads, secretBox, findClient, registeredClients } = deps;
 
   class ClientAdapter implements Adapter {
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -62,12 +78,13 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
       return (await findClient(id)) as AdapterPayload | undefined;
     }
 
-    async upsert(): Promise<void> {
-      throw new Error('clients are managed through the Gatehouse admin API and CLI');
+    /** Only dynamic registration writes through here; the admin API uses the service. */
+    async upsert(id: string, metadata: AdapterPayload): Promise<void> {
+      await registeredClients.save(id, metadata as Record<string, unknown>, registrationActor(id));
     }
 
-    async destroy(): Promise<void> {
-      throw new Error('clients are managed through the Gatehouse admin API and CLI');
+    async destroy(id: string): Promise<void> {
+      await registeredClients.remove(id, registrationActor(id));
     }
 
     async findByUid(): Promise<undefined> {
@@ -116,6 +133,7 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         payload: stored,
         grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
         accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
+        clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,

@@ -61,19 +61,25 @@ async function hardenUserinfo(ctx: KoaContextWithOIDC, next: () => Promise<void>
 /**
  * client_secret_basic and client_secret_post are interchangeable upstream; Gatehouse
  * accepts only the method a client registered (RFC 9700 §2.5, checklist B5), so a secret
- * in the wrong place fails authentication like a wrong secret.
+ * in the wrong place fails authentication like a wrong secret. During a secret rotation's
+ * grace period the previous secret is accepted too (checklist C9).
  */
-export function enforceRegisteredSecretMethod(provider: Provider): void {
-  const prototype = provider.Client.prototype as { compareClientSecret(this: { clientAuthMethod: string }, actual: string): Promise<boolean> | boolean };
+export function enforceRegisteredSecretMethod(
+  provider: Provider,
+  matchesPreviousSecret: (clientId: string, actual: string) => Promise<boolean>,
+): void {
+  type ClientLike = { clientAuthMethod: string; clientId: string };
+  const prototype = provider.Client.prototype as { compareClientSecret(this: ClientLike, actual: string): Promise<boolean> | boolean };
   const compare = prototype.compareClientSecret;
-  prototype.compareClientSecret = function compareWithMethod(actual: string) {
+  prototype.compareClientSecret = async function compareWithMethod(this: ClientLike, actual: string) {
     const ctx = Provider.ctx;
     if (ctx) {
       const usedPost = Boolean(ctx.oidc.params?.client_secret);
       const registeredPost = this.clientAuthMethod === 'client_secret_post';
       if (usedPost !== registeredPost) return false;
     }
-    return compare.call(this, actual);
+    if (await compare.call(this, actual)) return true;
+    return typeof actual === 'string' && matchesPreviousSecret(this.clientId, actual);
   };
 }
 

@@ -12,7 +12,20 @@ const WARN_EVENTS = [
   'userinfo.error',
   'end_session.error',
   'backchannel.error',
+  'registration_create.error',
+  'registration_read.error',
+  'registration_update.error',
+  'registration_delete.error',
 ] as const;
+
+interface EventError {
+  error?: string;
+  error_description?: string;
+  /** oidc-provider's server-side detail, e.g. why a client assertion failed. */
+  error_detail?: string;
+  message?: string;
+  cause?: { message?: string };
+}
 
 export function logProviderEvents(provider: Provider, logger: Logger): void {
   const context = (ctx: KoaContextWithOIDC | undefined) => ({
@@ -26,8 +39,10 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
   });
   for (const event of WARN_EVENTS) {
     // The typings list these events per overload; a loop needs the generic emitter form.
-    (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: KoaContextWithOIDC, error: { error?: string; error_description?: string }) => {
-      logger.warn({ ...context(ctx), event, error: error?.error, reason: error?.error_description }, event);
+    (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: KoaContextWithOIDC, error: EventError) => {
+      // A plain Error (a failed back-channel call, a refused outbound fetch) has only its message.
+      const detail = error?.error_detail ?? (error?.error ? undefined : error?.message);
+      logger.warn({ ...context(ctx), event, error: error?.error, reason: error?.error_description, detail, cause: error?.cause?.message }, event);
     });
   }
   provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {

@@ -1,18 +1,24 @@
 // The one place Gatehouse constructs oidc-provider. Each non-default setting carries the
 // reason it is set. Defaults referenced below are oidc-provider 9's (lib/helpers/defaults.js).
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Renderer } from '../http/views.js';
 import { accountClaims, type AccountService } from '../services/accounts.js';
-import { SUPPORTED_SCOPES } from '../services/clients.js';
+import { ADMIN_SCOPES, SUPPORTED_SCOPES } from '../services/clients.js';
+import { REGISTRATION_POLICY } from '../services/registration-tokens.js';
+import { adminScopesFor } from '../services/roles.js';
+import type { AuditActor } from '../stores/audit.js';
+import { randomToken } from '../crypto/random.js';
+import { createRegistrationPolicy } from './registration-policy.js';
 import type { ConsentService } from '../services/consents.js';
 import type { PayloadStore } from '../stores/oidc-payloads.js';
 import { createAdapterClass } from './adapter.js';
 import { logProviderEvents } from './events.js';
 import { assertShortLivedClientAssertion, enforceRegisteredSecretMethod, hardenBackChannel, isBackChannel } from './endpoint-hardening.js';
 import { describeProtocolError } from '../http/error-pages.js';
+import { createOutboundFetch, FETCH_BODY_LIMITS } from './outbound-fetch.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -24,6 +30,13 @@ export interface ProviderDeps {
   consents: ConsentService;
   accounts: AccountService;
   findClient(id: string): Promise<Record<string, unknown> | undefined>;
+  /** Storage for clients that register themselves (RFC 7591/7592). */
+  registeredClients: {
+    save(id: string, metadata: Record<string, unknown>, actor: AuditActor): Promise<void>;
+    remove(id: string, actor: AuditActor): Promise<void>;
+  };
+  /** During a secret rotation's grace period: whether `actual` is the client's previous secret. */
+  matchesPreviousSecret(clientId: string, actual: string): Promise<boolean>;
   render: Renderer;
 }
 
@@ -42,12 +55,33 @@ export const SCOPE_CLAIMS = {
   roles: ['roles'],
 } as const;
 
+const isAdminScope = (scope: string) => (ADMIN_SCOPES as readonly string[]).includes(scope);
+
+/**
+ * Admin scopes a client may receive: those its roles allow (admin → admin and
+ * admin:read; admin:read → admin:read). For a user's login the user's roles are applied
+ * as well, when the grant is made (interactions/router.ts) and again on every admin API
+ * call. Asking for more is invalid_scope, not a quietly smaller token.
+ */
+function permittedAdminScopes(ctx: KoaContextWithOIDC, client: Record<string, unknown>): string[] {
+  const permitted = adminScopesFor((client['gatehouse_roles'] as string[] | undefined) ?? []);
+  const refused = String(ctx.oidc.params?.['scope'] ?? '').split(' ').filter((scope) => isAdminScope(scope) && !permitted.includes(scope));
+  if (refused.length) throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
+  return permitted;
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, accounts, consents, render } = deps;
   const https = config.issuer.startsWith('https://');
+  const adminAudience = config.admin.audience;
 
   const configuration: Configuration = {
-    adapter: createAdapterClass({ payloads: deps.payloads, secretBox: deps.secretBox, findClient: deps.findClient }),
+    adapter: createAdapterClass({
+      payloads: deps.payloads,
+      secretBox: deps.secretBox,
+      findClient: deps.findClient,
+      registeredClients: deps.registeredClients,
+    }),
     // Clients live in Gatehouse's own table, read through the adapter.
     clients: [],
     jwks: deps.jwks as Configuration['jwks'],
@@ -88,14 +122,40 @@ export function createProvider(deps: ProviderDeps): Provider {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       clientCredentials: { enabled: true },
-      // On by default in oidc-provider 9. Until API resources are registered, every
-      // `resource` is unknown: invalid_target (RFC 8707 §2).
+      // APIs are named by resource indicators (RFC 8707). The admin API is built in: a
+      // token for it has the audience <issuer>/admin and the scopes admin / admin:read.
+      // Any other indicator is unknown: invalid_target.
       resourceIndicators: {
         enabled: true,
-        async getResourceServerInfo() {
-          throw new errors.InvalidTarget('no API is registered under this resource indicator');
+        // Asking for an admin scope without naming the resource means the admin API.
+        async defaultResource(ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          const requested = String(ctx.oidc.params?.['scope'] ?? '').split(' ');
+          return requested.some((scope) => isAdminScope(scope)) ? adminAudience : undefined;
+        },
+        // A code or refresh token granted for an API yields tokens for that API.
+        async useGrantedResource() {
+          return true;
+        },
+        async getResourceServerInfo(ctx, indicator, client) {
+          if (indicator !== adminAudience) throw new errors.InvalidTarget('no API is registered under this resource indicator');
+          const scope = permittedAdminScopes(ctx, client);
+          if (!scope.length) throw new errors.InvalidTarget('this client may not request tokens for the admin API');
+          return { scope: scope.join(' '), audience: adminAudience, accessTokenFormat: 'opaque' };
         },
       },
+      // Clients may register themselves (RFC 7591) only with an initial access token an
+      // administrator issued, under Gatehouse's registration policy (checklist C7), and
+      // then read, update or delete their own registration (RFC 7592).
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        policies: { [REGISTRATION_POLICY]: createRegistrationPolicy({ production: config.env === 'production' }) },
+        idFactory: () => randomToken(16),
+        secretFactory: async () => randomToken(32),
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       userinfo: { enabled: true },
       // Relying parties that register a backchannel_logout_uri are told when a user signs
       // out at Gatehouse (OpenID Connect Back-Channel Logout 1.0).
@@ -162,9 +222,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     extraClientMetadata: {
-      properties: ['first_party', 'require_pkce', 'gatehouse_roles'],
+      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic'],
       validator(_ctx, key, value) {
-        if ((key === 'first_party' || key === 'require_pkce') && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'first_party' || key === 'require_pkce' || key === 'gatehouse_dynamic') && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${key} must be a boolean`);
         }
         if (key === 'gatehouse_roles' && value !== undefined && !(Array.isArray(value) && value.every((role) => typeof role === 'string'))) {
@@ -219,6 +279,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       return scopes.includes('roles') && roles ? { roles } : undefined;
     },
     assertJwtClientAuthClaimsAndHeader: assertShortLivedClientAssertion as Configuration['assertJwtClientAuthClaimsAndHeader'],
+    // Requests to client-chosen URLs (jwks_uri, sector_identifier_uri, backchannel_logout_uri):
+    // https only, public addresses only (checked after DNS; the socket goes to the checked
+    // address), no redirects followed, 5 s and 64 KiB at most (checklist C5).
+    fetch: createOutboundFetch(),
+    fetchResponseBodyLimits: FETCH_BODY_LIMITS,
     async renderError(ctx, out) {
       if (isBackChannel(ctx.path)) {
         // A browser's Accept header must not turn a token endpoint error into a page.
@@ -233,7 +298,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.use(hardenBackChannel);
-  enforceRegisteredSecretMethod(provider);
+  enforceRegisteredSecretMethod(provider, deps.matchesPreviousSecret);
   // Only trust X-Forwarded-* when configured to sit behind a proxy (RFC 9700 §4.13).
   provider.proxy = config.trustProxy;
   logProviderEvents(provider, deps.logger);

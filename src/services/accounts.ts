@@ -1,10 +1,13 @@
 // Users as the rest of Gatehouse sees them: creation with validation, sign-in by email or
 // username, and the OIDC claims an account releases.
 import { z } from 'zod';
-import { AppError, invalidInput } from '../errors.js';
-import type { UserRecord, UserStore } from '../stores/users.js';
+import { AppError } from '../errors.js';
+import type { UserRecord } from '../stores/users.js';
 import { PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
-import { parseInput, roleName } from './validation.js';
+import type { AuditActor } from '../stores/audit.js';
+import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
+import type { Stores, Transaction } from './transaction.js';
+import { pageQuery, parseInput, roleName } from './validation.js';
 
 const address = z
   .object({
@@ -44,29 +47,57 @@ export const profileClaims = z
 export type ProfileClaims = z.infer<typeof profileClaims>;
 
 
+const username = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\p{L}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)');
+
+const password = z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' });
+
 export const newUserInput = z
   .object({
     email: z.email().max(254),
-    username: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[\p{L}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)')
-      .optional(),
-    password: z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' }),
+    username: username.optional().describe('Optional second sign-in name; compared case-insensitively'),
+    password: password.optional().describe('Write-only. Without one the user cannot sign in until a password is set'),
+    name: z.string().trim().min(1).max(300).optional().describe('Full name (the `name` claim)'),
     email_verified: z.boolean().default(false),
-    roles: z.array(roleName).max(100).default([]),
-    claims: profileClaims.default({}),
+    roles: z.array(roleName).max(100).default([]).describe('Names of existing roles'),
+    claims: profileClaims.default({}).describe('Further standard OpenID Connect claims'),
   })
   .strict();
 
 export type NewUserInput = z.input<typeof newUserInput>;
+
+export const userPatchInput = z
+  .object({
+    email: z.email().max(254).describe('Changing it marks it unverified unless email_verified is given'),
+    username: username.nullable().describe('null removes the username'),
+    name: z.string().trim().min(1).max(300).nullable().describe('null removes the name'),
+    email_verified: z.boolean(),
+    claims: profileClaims.describe('Replaces the further claims as a whole'),
+    roles: z.array(roleName).max(100).describe('Replaces the roles as a whole'),
+    disabled: z.boolean().describe('Disabling signs the user out everywhere and revokes their tokens'),
+  })
+  .partial()
+  .strict();
+
+export const setPasswordInput = z.object({ password }).strict();
+
+export const userListQuery = pageQuery.extend({
+  q: z.string().max(254).optional().describe('Substring of the email address or username'),
+  email: z.string().max(254).optional().describe('Exact email address'),
+  username: z.string().max(64).optional().describe('Exact username'),
+  role: roleName.optional().describe('Holders of this role'),
+  disabled: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
+});
 
 /** The public shape of a user: never the hash. */
 export interface UserView {
   id: string;
   email: string;
   username: string | null;
+  name: string | null;
   email_verified: boolean;
   disabled: boolean;
   roles: string[];
@@ -76,17 +107,37 @@ export interface UserView {
 }
 
 export function viewUser(user: UserRecord): UserView {
+  const { name, ...claims } = user.claims;
   return {
     id: user.id,
     email: user.email,
     username: user.username,
+    name: typeof name === 'string' ? name : null,
     email_verified: user.emailVerified,
     disabled: user.disabled,
     roles: user.roles,
-    claims: user.claims,
+    claims,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
   };
+}
+
+/** A signed-in browser session, as an administrator sees it. */
+export interface SessionView {
+  id: string;
+  signed_in_at: string | null;
+  expires_at: string | null;
+  clients: string[];
+}
+
+/** What a user allowed a client, as an administrator sees it. */
+export interface GrantView {
+  id: string;
+  client_id: string;
+  scope: string;
+  resources: Record<string, string>;
+  created_at: string | null;
+  expires_at: string | null;
 }
 
 export function normalizeEmail(email: string): string {
@@ -94,39 +145,101 @@ export function normalizeEmail(email: string): string {
 }
 
 /** Usernames compare case- and width-insensitively (NFKC + lower case). */
-export function normalizeUsername(username: string): string {
-  return username.normalize('NFKC').toLowerCase();
+export function normalizeUsername(value: string): string {
+  return value.normalize('NFKC').toLowerCase();
 }
+
+const epoch = (value: unknown) => (typeof value === 'number' ? new Date(value * 1000).toISOString() : null);
 
 export type AccountService = ReturnType<typeof createAccountService>;
 
-export function createAccountService(deps: {
-  users: UserStore;
-  passwords: PasswordHasher;
-  /** Ends every session and revokes every grant and token of a user. */
-  revokeEverything(userId: string): Promise<void>;
-}) {
-  const { users, passwords, revokeEverything } = deps;
+export function createAccountService(deps: { stores: Stores; transaction: Transaction; passwords: PasswordHasher }) {
+  const { stores, transaction, passwords } = deps;
+  const { users } = stores;
 
-  async function findByIdOrLogin(reference: string): Promise<UserRecord> {
-    const user = (await users.findById(reference))
-      ?? (reference.includes('@') ? await users.findByEmail(normalizeEmail(reference)) : await users.findByUsername(normalizeUsername(reference)));
+  async function findByIdOrLogin(reference: string, within: Stores = stores): Promise<UserRecord> {
+    const user = (await within.users.findById(reference))
+      ?? (reference.includes('@') ? await within.users.findByEmail(normalizeEmail(reference)) : await within.users.findByUsername(normalizeUsername(reference)));
     if (!user) throw new AppError('not_found', 'No such user.');
     return user;
   }
 
+  async function byId(id: string, within: Stores = stores): Promise<UserRecord> {
+    const user = await within.users.findById(id);
+    if (!user) throw new AppError('not_found', `No user with id ${id}.`);
+    return user;
+  }
+
+  /** Ends every session and revokes every grant and token of a user. */
+  const revokeEverything = (within: Stores, userId: string) => within.payloads.destroyByAccountId(userId);
+
   return {
-    async createUser(input: unknown): Promise<UserView> {
-      const { email, username, password, email_verified: emailVerified, roles, claims } = parseInput(newUserInput, input);
-      const user = await users.create({
-        email: normalizeEmail(email),
-        username: username === undefined ? undefined : normalizeUsername(username),
-        passwordHash: await passwords.hash(password),
-        emailVerified,
-        claims,
-        roles: [...new Set(roles)],
+    async createUser(input: unknown, actor: AuditActor): Promise<UserView> {
+      const data = parseInput(newUserInput, input);
+      const passwordHash = data.password === undefined ? null : await passwords.hash(data.password);
+      return transaction(async (tx) => {
+        const user = await tx.users.create({
+          email: normalizeEmail(data.email),
+          username: data.username === undefined ? undefined : normalizeUsername(data.username),
+          passwordHash,
+          emailVerified: data.email_verified,
+          claims: { ...data.claims, ...(data.name !== undefined ? { name: data.name } : {}) },
+          roleIds: await tx.roles.idsFor(data.roles),
+        });
+        const view = viewUser(user);
+        await tx.audit.append(actor, { action: 'user.create', targetType: 'user', targetId: user.id, after: view });
+        return view;
       });
-      return viewUser(user);
+    },
+
+    async listUsers(query: unknown): Promise<Page<UserView>> {
+      const { limit, cursor, email, username: name, ...filter } = parseInput(userListQuery, query);
+      const rows = await users.list(
+        { limit, after: cursor ? decodeCursor(cursor) : undefined },
+        { ...filter, ...(email !== undefined ? { email: normalizeEmail(email) } : {}), ...(name !== undefined ? { username: normalizeUsername(name) } : {}) },
+      );
+      return toPage(rows, limit, viewUser);
+    },
+
+    async getUser(id: string): Promise<UserView> {
+      return viewUser(await byId(id));
+    },
+
+    async updateUser(id: string, input: unknown, actor: AuditActor): Promise<UserView> {
+      const patch = parseInput(userPatchInput, input);
+      return transaction(async (tx) => {
+        const before = await byId(id, tx);
+        let claims: Record<string, unknown> | undefined;
+        if (patch.claims !== undefined || patch.name !== undefined) {
+          const base = patch.claims ?? Object.fromEntries(Object.entries(before.claims).filter(([key]) => key !== 'name'));
+          const name = patch.name === undefined ? before.claims.name : patch.name;
+          claims = { ...base, ...(typeof name === 'string' ? { name } : {}) };
+        }
+        const email = patch.email === undefined ? undefined : normalizeEmail(patch.email);
+        const emailChanged = email !== undefined && email !== before.email;
+        const updated = await tx.users.update(id, {
+          ...(email !== undefined ? { email } : {}),
+          ...(patch.username !== undefined ? { username: patch.username === null ? null : normalizeUsername(patch.username) } : {}),
+          ...(patch.email_verified !== undefined ? { emailVerified: patch.email_verified } : emailChanged ? { emailVerified: false } : {}),
+          ...(claims ? { claims } : {}),
+          ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+          ...(patch.roles ? { roleIds: await tx.roles.idsFor(patch.roles) } : {}),
+        });
+        if (updated.disabled && !before.disabled) await revokeEverything(tx, id);
+        const view = viewUser(updated);
+        await tx.audit.append(actor, { action: 'user.update', targetType: 'user', targetId: id, before: viewUser(before), after: view });
+        return view;
+      });
+    },
+
+    /** Deletes a user; their sessions, grants and tokens end with them. */
+    async deleteUser(id: string, actor: AuditActor): Promise<void> {
+      await transaction(async (tx) => {
+        const before = await byId(id, tx);
+        await revokeEverything(tx, id);
+        await tx.users.delete(id);
+        await tx.audit.append(actor, { action: 'user.delete', targetType: 'user', targetId: id, before: viewUser(before) });
+      });
     },
 
     /**
@@ -135,8 +248,8 @@ export function createAccountService(deps: {
      * costs one argon2 verification, so neither the answer nor its timing tells whether
      * the account exists.
      */
-    async authenticate(login: string, password: string): Promise<UserRecord | undefined> {
-      if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES || login.length > 254) {
+    async authenticate(login: string, secret: string): Promise<UserRecord | undefined> {
+      if (Buffer.byteLength(secret, 'utf8') > PASSWORD_MAX_BYTES || login.length > 254) {
         throw new AppError('invalid_input', 'The email, username or password is too long.');
       }
       if (login.includes('\u0000')) throw new AppError('invalid_input', 'The email or username contains a character that is not allowed.');
@@ -144,12 +257,12 @@ export function createAccountService(deps: {
       const user = trimmed.includes('@')
         ? await users.findByEmail(normalizeEmail(trimmed))
         : await users.findByUsername(normalizeUsername(trimmed));
-      const ok = await passwords.verify(user?.passwordHash, password);
+      const ok = await passwords.verify(user?.passwordHash, secret);
       if (!ok || !user || user.disabled) return undefined;
       if (user.passwordHash && passwords.needsRehash(user.passwordHash)) {
         // The cost parameters were raised since this hash was made: upgrade it now that
         // the plain password is at hand.
-        await users.setPasswordHash(user.id, await passwords.hash(password));
+        await users.setPasswordHash(user.id, await passwords.hash(secret));
       }
       return user;
     },
@@ -163,21 +276,83 @@ export function createAccountService(deps: {
      * Sets a new password and signs the user out everywhere: sessions, refresh tokens and
      * access tokens issued under the old password stop working (ASVS 7.4.3, RFC 9700 §4.14.2).
      */
-    async setPassword(reference: string, password: string): Promise<UserView> {
-      const problem = passwordProblem(password);
-      if (problem) throw invalidInput([{ field: 'password', message: problem }]);
-      const user = await findByIdOrLogin(reference);
-      await users.setPasswordHash(user.id, await passwords.hash(password));
-      await revokeEverything(user.id);
-      return viewUser((await users.findById(user.id))!);
+    async setPassword(reference: string, input: unknown, actor: AuditActor): Promise<UserView> {
+      const data = parseInput(setPasswordInput, input);
+      const hash = await passwords.hash(data.password);
+      return transaction(async (tx) => {
+        const user = await findByIdOrLogin(reference, tx);
+        await tx.users.setPasswordHash(user.id, hash);
+        await revokeEverything(tx, user.id);
+        const view = viewUser(await byId(user.id, tx));
+        // The audit record says that the password changed, never what to.
+        await tx.audit.append(actor, { action: 'user.set_password', targetType: 'user', targetId: user.id, after: view });
+        return view;
+      });
     },
 
     /** A disabled user cannot sign in, and every session and token they hold ends now. */
-    async setDisabled(reference: string, disabled: boolean): Promise<UserView> {
+    async setDisabled(reference: string, disabled: boolean, actor: AuditActor): Promise<UserView> {
       const user = await findByIdOrLogin(reference);
-      const updated = await users.setDisabled(user.id, disabled);
-      if (disabled) await revokeEverything(user.id);
-      return viewUser(updated);
+      return this.updateUser(user.id, { disabled }, actor);
+    },
+
+    async listSessions(userId: string): Promise<SessionView[]> {
+      await byId(userId);
+      const rows = await stores.payloads.listByAccount('Session', userId);
+      return rows.map(({ payload, expiresAt }) => ({
+        id: String(payload.uid),
+        signed_in_at: epoch(payload.loginTs),
+        expires_at: expiresAt?.toISOString() ?? null,
+        clients: Object.keys((payload.authorizations as Record<string, unknown> | undefined) ?? {}),
+      }));
+    },
+
+    /** Ends one session (by its id from listSessions) and the grants made in it. */
+    async revokeSession(userId: string, sessionId: string, actor: AuditActor): Promise<void> {
+      await transaction(async (tx) => {
+        await byId(userId, tx);
+        const session = (await tx.payloads.listByAccount('Session', userId)).find((row) => row.payload.uid === sessionId);
+        if (!session) throw new AppError('not_found', `User ${userId} has no session ${sessionId}.`);
+        const authorizations = (session.payload.authorizations as Record<string, { grantId?: unknown }> | undefined) ?? {};
+        for (const { grantId } of Object.values(authorizations)) {
+          if (typeof grantId === 'string') await tx.payloads.destroyByGrantId(grantId);
+        }
+        await tx.payloads.destroy('Session', session.id);
+        await tx.audit.append(actor, { action: 'user.revoke_session', targetType: 'user', targetId: userId, before: { session: sessionId } });
+      });
+    },
+
+    /** Ends every session, grant and token of a user. */
+    async revokeAllSessions(userId: string, actor: AuditActor): Promise<void> {
+      await transaction(async (tx) => {
+        await byId(userId, tx);
+        const count = await revokeEverything(tx, userId);
+        await tx.audit.append(actor, { action: 'user.revoke_all_sessions', targetType: 'user', targetId: userId, after: { artifacts_revoked: count } });
+      });
+    },
+
+    async listGrants(userId: string): Promise<GrantView[]> {
+      await byId(userId);
+      const rows = await stores.payloads.listByAccount('Grant', userId);
+      return rows.map(({ id, payload, expiresAt }) => ({
+        id,
+        client_id: String(payload.clientId),
+        scope: String((payload.openid as { scope?: unknown } | undefined)?.scope ?? ''),
+        resources: (payload.resources as Record<string, string> | undefined) ?? {},
+        created_at: epoch(payload.iat),
+        expires_at: expiresAt?.toISOString() ?? null,
+      }));
+    },
+
+    /** Revokes one grant and every code and token issued under it. */
+    async revokeGrant(userId: string, grantId: string, actor: AuditActor): Promise<void> {
+      await transaction(async (tx) => {
+        await byId(userId, tx);
+        const grant = (await tx.payloads.listByAccount('Grant', userId)).find((row) => row.id === grantId);
+        if (!grant) throw new AppError('not_found', `User ${userId} has no grant ${grantId}.`);
+        await tx.payloads.destroyByGrantId(grantId);
+        await tx.audit.append(actor, { action: 'user.revoke_grant', targetType: 'user', targetId: userId, before: { grant: grantId, client_id: grant.payload.clientId } });
+      });
     },
   };
 }

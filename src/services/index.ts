@@ -4,50 +4,60 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import type { Secrets } from '../crypto/secrets.js';
-import { createClientStore } from '../stores/clients.js';
-import { createConsentStore } from '../stores/consents.js';
 import { createKeyStore } from '../stores/keys.js';
-import { createPayloadStore } from '../stores/oidc-payloads.js';
-import { createUserStore } from '../stores/users.js';
 import { createAccountService } from './accounts.js';
+import { createAuditService } from './audit.js';
 import { createClientService, type MetadataValidator } from './clients.js';
 import { createConsentService } from './consents.js';
 import { createKeyService } from './keys.js';
 import { PasswordHasher } from './passwords.js';
+import { createRoleService } from './roles.js';
+import { createStores, createTransaction, type Stores } from './transaction.js';
+
+/** The NOTIFY channel on which instances tell each other that a client changed. */
+export const CLIENT_CHANGES_CHANNEL = 'gatehouse_client_changed';
 
 export function createServices(deps: { config: Config; db: Database; secrets: Secrets; validateClientMetadata: MetadataValidator }) {
   const { config, db } = deps;
   const secretBox = SecretBox.fromEncoded(deps.secrets.secretKey);
-  const stores = {
-    users: createUserStore(db.prisma),
-    clients: createClientStore(db.prisma),
-    keys: createKeyStore(db.prisma),
-    consents: createConsentStore(db.prisma),
-    payloads: createPayloadStore(db.prisma),
-  };
+  const stores = { ...createStores(db.prisma), keys: createKeyStore(db.prisma) };
+  const transaction = createTransaction(db.prisma);
   const passwords = new PasswordHasher();
   // A retired key stays published while any token it signed can still be presented.
   const longestTokenLife = Math.max(config.ttl.accessToken, config.ttl.idToken, config.ttl.clientCredentials);
+
+  // Sent inside the changing transaction, so other instances hear of it only once it is
+  // committed; this instance forgets at once as well.
+  const announceClientChange = async (within: Stores, clientId: string) => {
+    clients.forget(clientId);
+    await within.db.$executeRaw`SELECT pg_notify(${CLIENT_CHANGES_CHANNEL}, ${clientId})`;
+  };
+
+  const clients = createClientService({
+    stores,
+    transaction,
+    secretBox,
+    production: config.env === 'production',
+    validateMetadata: deps.validateClientMetadata,
+    cacheSeconds: config.clientCacheSeconds,
+    announceChange: announceClientChange,
+  });
+
   return {
     secretBox,
     stores,
+    transaction,
     passwords,
-    accounts: createAccountService({
-      users: stores.users,
-      passwords,
-      revokeEverything: async (userId) => {
-        await stores.payloads.destroyByAccountId(userId);
-      },
-    }),
-    clients: createClientService({
-      clients: stores.clients,
-      secretBox,
-      production: config.env === 'production',
-      validateMetadata: deps.validateClientMetadata,
-      cacheSeconds: config.clientCacheSeconds,
-    }),
+    accounts: createAccountService({ stores, transaction, passwords }),
+    clients,
+    roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
+    audit: createAuditService({ stores }),
     consents: createConsentService({ consents: stores.consents }),
     keys: createKeyService({ keys: stores.keys, secretBox, retiredKeyRetentionSeconds: longestTokenLife + 24 * 3600 }),
+    /** Keeps this instance's client cache in step with changes made by any instance. */
+    async followClientChanges(): Promise<void> {
+      await db.listen(CLIENT_CHANGES_CHANNEL, (clientId) => clients.forget(clientId), () => clients.forgetAll());
+    },
   };
 }
 

@@ -3,6 +3,7 @@
 // AES-256-GCM before they reach the database; only public parts are ever published.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { createAuditStore, type AuditActor } from '../stores/audit.js';
 import type { KeyStore, SigningKeyRecord } from '../stores/keys.js';
 
 export const SIGNING_ALGORITHMS = ['RS256', 'ES256'] as const;
@@ -64,12 +65,16 @@ export function createKeyService(deps: { keys: KeyStore; secretBox: SecretBox; r
      * Replaces the current key of every algorithm. The previous keys stay published as
      * retired until every token they signed has expired, so verifiers never break.
      */
-    async rotate(): Promise<SigningKeyRecord[]> {
+    async rotate(actor: AuditActor): Promise<SigningKeyRecord[]> {
       const fresh = await Promise.all(SIGNING_ALGORITHMS.map(generate));
-      return keys.exclusive(async (locked) => {
+      return keys.exclusive(async (locked, tx) => {
+        const before = await locked.list();
         await locked.activate(fresh);
         await locked.deleteRetiredBefore(new Date(Date.now() - deps.retiredKeyRetentionSeconds * 1000));
-        return locked.list();
+        const after = await locked.list();
+        const summary = (list: SigningKeyRecord[]) => list.map(({ kid, alg, status }) => ({ kid, alg, status }));
+        await createAuditStore(tx).append(actor, { action: 'key.rotate', targetType: 'key', targetId: fresh.map((key) => key.kid).join(','), before: summary(before), after: summary(after) });
+        return after;
       });
     },
 

@@ -2,6 +2,7 @@
 // the field-level problems every surface reports.
 import { z } from 'zod';
 import { invalidInput, type FieldProblem } from '../errors.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../stores/pagination.js';
 
 export const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
 
@@ -20,3 +21,15 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.ou
   if (!parsed.success) throw invalidInput(zodProblems(parsed.error));
   return parsed.data;
 }
+
+/**
+ * ?limit and ?cursor of every listing. A limit above the maximum is capped rather than
+ * refused (checklist G5), so a script asking for "everything" still gets pages.
+ */
+export const pageQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).default(DEFAULT_PAGE_SIZE).transform((value) => Math.min(value, MAX_PAGE_SIZE))
+      .describe(`Page size, ${DEFAULT_PAGE_SIZE} by default, at most ${MAX_PAGE_SIZE} (larger values are capped)`),
+    cursor: z.string().max(500).optional().describe('next_cursor of the previous page'),
+  })
+  .strict();

@@ -1,5 +1,7 @@
-import type { Prisma, PrismaClient } from '@prisma/client';
+import type { Prisma } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
+import { afterCursor, type PageRequest } from './pagination.js';
+import type { Db } from './roles.js';
 
 export interface ClientRecord {
   id: string;
@@ -9,28 +11,53 @@ export interface ClientRecord {
   secretCiphertext: string | null;
   firstParty: boolean;
   requirePkce: boolean;
+  disabled: boolean;
+  dynamic: boolean;
+  previousSecretCiphertext: string | null;
+  previousSecretExpiresAt: Date | null;
   roles: string[];
   createdAt: Date;
   updatedAt: Date;
 }
 
-export type NewClient = Omit<ClientRecord, 'createdAt' | 'updatedAt'>;
+export interface NewClient {
+  id: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  secretCiphertext: string | null;
+  firstParty: boolean;
+  requirePkce: boolean;
+  dynamic: boolean;
+  roleIds: string[];
+}
+
+export interface ClientChanges {
+  name?: string;
+  metadata?: Record<string, unknown>;
+  secretCiphertext?: string | null;
+  previousSecretCiphertext?: string | null;
+  previousSecretExpiresAt?: Date | null;
+  firstParty?: boolean;
+  requirePkce?: boolean;
+  disabled?: boolean;
+  /** Replaces the client's roles. */
+  roleIds?: string[];
+}
+
+export interface ClientFilter {
+  /** Case-insensitive substring of the name or the client id. */
+  q?: string | undefined;
+  disabled?: boolean | undefined;
+  dynamic?: boolean | undefined;
+  role?: string | undefined;
+}
 
 const withRoles = { roles: { select: { role: { select: { name: true } } } } } as const;
 type ClientRow = Prisma.ClientGetPayload<{ include: typeof withRoles }>;
 
 function toRecord(row: ClientRow): ClientRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    metadata: row.metadata as Record<string, unknown>,
-    secretCiphertext: row.secretCiphertext,
-    firstParty: row.firstParty,
-    requirePkce: row.requirePkce,
-    roles: row.roles.map((link) => link.role.name).sort(),
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-  };
+  const { roles, metadata, ...rest } = row;
+  return { ...rest, metadata: metadata as Record<string, unknown>, roles: roles.map((link) => link.role.name).sort() };
 }
 
 export type ClientStore = ReturnType<typeof createClientStore>;
@@ -42,20 +69,25 @@ interface RawClient {
   secret_ciphertext: string | null;
   first_party: boolean;
   require_pkce: boolean;
+  disabled: boolean;
+  dynamic: boolean;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: Date | string | null;
   roles: string[] | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
 
-export function createClientStore(prisma: PrismaClient) {
+export function createClientStore(db: Db) {
   return {
     /**
      * One statement for a client and its role names: oidc-provider loads the client on
      * every token, introspection and userinfo request.
      */
     async findById(id: string): Promise<ClientRecord | undefined> {
-      const rows = await prisma.$queryRaw<RawClient[]>`
-        SELECT c.id, c.name, c.metadata, c.secret_ciphertext, c.first_party, c.require_pkce, c.created_at, c.updated_at,
+      const rows = await db.$queryRaw<RawClient[]>`
+        SELECT c.id, c.name, c.metadata, c.secret_ciphertext, c.first_party, c.require_pkce, c.disabled, c.dynamic,
+               c.previous_secret_ciphertext, c.previous_secret_expires_at, c.created_at, c.updated_at,
                array_remove(array_agg(r.name ORDER BY r.name), NULL) AS roles
         FROM clients c
         LEFT JOIN client_roles cr ON cr.client_id = c.id
@@ -70,15 +102,38 @@ export function createClientStore(prisma: PrismaClient) {
         secretCiphertext: row.secret_ciphertext,
         firstParty: row.first_party,
         requirePkce: row.require_pkce,
+        disabled: row.disabled,
+        dynamic: row.dynamic,
+        previousSecretCiphertext: row.previous_secret_ciphertext,
+        previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : new Date(row.previous_secret_expires_at),
         roles: row.roles ?? [],
         createdAt: new Date(row.created_at),
         updatedAt: new Date(row.updated_at),
       };
     },
 
+    /** limit + 1 rows in (createdAt, id) order after the cursor. */
+    async list(page: PageRequest, filter: ClientFilter = {}): Promise<ClientRecord[]> {
+      const rows = await db.client.findMany({
+        where: {
+          AND: [
+            afterCursor(page.after),
+            filter.q ? { OR: [{ name: { contains: filter.q, mode: 'insensitive' } }, { id: filter.q }] } : {},
+            filter.disabled !== undefined ? { disabled: filter.disabled } : {},
+            filter.dynamic !== undefined ? { dynamic: filter.dynamic } : {},
+            filter.role !== undefined ? { roles: { some: { role: { name: filter.role } } } } : {},
+          ],
+        },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: page.limit + 1,
+        include: withRoles,
+      });
+      return rows.map(toRecord);
+    },
+
     async create(client: NewClient): Promise<ClientRecord> {
       try {
-        const row = await prisma.client.create({
+        const row = await db.client.create({
           data: {
             id: client.id,
             name: client.name,
@@ -86,17 +141,40 @@ export function createClientStore(prisma: PrismaClient) {
             secretCiphertext: client.secretCiphertext,
             firstParty: client.firstParty,
             requirePkce: client.requirePkce,
-            roles: {
-              create: client.roles.map((name) => ({
-                role: { connectOrCreate: { where: { name }, create: { name } } },
-              })),
-            },
+            dynamic: client.dynamic,
+            roles: { create: client.roleIds.map((roleId) => ({ roleId })) },
           },
           include: withRoles,
         });
         return toRecord(row);
       } catch (error) {
         mapPrismaError(error, 'A client with this id');
+      }
+    },
+
+    async update(id: string, changes: ClientChanges): Promise<ClientRecord> {
+      const { roleIds, metadata, ...columns } = changes;
+      try {
+        const row = await db.client.update({
+          where: { id },
+          data: {
+            ...columns,
+            ...(metadata ? { metadata: metadata as Prisma.InputJsonObject } : {}),
+            ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+          },
+          include: withRoles,
+        });
+        return toRecord(row);
+      } catch (error) {
+        mapPrismaError(error, 'The client');
+      }
+    },
+
+    async delete(id: string): Promise<void> {
+      try {
+        await db.client.delete({ where: { id } });
+      } catch (error) {
+        mapPrismaError(error, 'The client');
       }
     },
   };

@@ -1,8 +1,8 @@
-import type { PrismaClient } from '@prisma/client';
+import type { Db } from './roles.js';
 
 export type ConsentStore = ReturnType<typeof createConsentStore>;
 
-export function createConsentStore(prisma: PrismaClient) {
+export function createConsentStore(prisma: Db) {
   return {
     /** Scopes the user has agreed to share with the client, or undefined if none. */
     async scopes(userId: string, clientId: string): Promise<string[] | undefined> {

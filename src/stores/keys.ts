@@ -66,11 +66,11 @@ export function createKeyStore(prisma: PrismaClient) {
      * Runs fn in one transaction holding a cluster-wide lock, so instances starting or
      * rotating at the same moment act one after the other and agree on the key set.
      */
-    exclusive<T>(fn: (keys: KeyOperations) => Promise<T>): Promise<T> {
+    exclusive<T>(fn: (keys: KeyOperations, tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
       return prisma.$transaction(
         async (tx) => {
           await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${KEY_LOCK_ID})`);
-          return fn(operations(tx));
+          return fn(operations(tx), tx);
         },
         { timeout: 60_000, maxWait: 60_000 },
       );

@@ -4,7 +4,7 @@
 // WebAssembly query compiler costs ~1 ms of CPU per model query on these machines, about
 // three times a raw statement (docs/benchmarks.md), and a conditional UPDATE needs no
 // surrounding transaction.
-import type { PrismaClient } from '@prisma/client';
+import type { Db } from './roles.js';
 
 export interface PayloadRow {
   payload: Record<string, unknown>;
@@ -18,9 +18,19 @@ export interface PayloadWrite {
   payload: Record<string, unknown>;
   grantId: string | null;
   accountId: string | null;
+  clientId: string | null;
   uid: string | null;
   userCode: string | null;
   expiresAt: Date | null;
+}
+
+/** A stored artifact with the key it is stored under (a SHA-256 for bearer artifacts). */
+export interface StoredArtifact extends PayloadRow {
+  id: string;
+}
+
+interface RawListed extends RawRow {
+  id: string;
 }
 
 interface RawRow {
@@ -31,7 +41,7 @@ interface RawRow {
 
 export type PayloadStore = ReturnType<typeof createPayloadStore>;
 
-export function createPayloadStore(prisma: PrismaClient) {
+export function createPayloadStore(prisma: Db) {
   const toRow = (row: RawRow | undefined): PayloadRow | undefined =>
     row && {
       payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
@@ -42,11 +52,11 @@ export function createPayloadStore(prisma: PrismaClient) {
   return {
     async upsert(write: PayloadWrite): Promise<void> {
       await prisma.$executeRaw`
-        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at)
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
         VALUES (${write.model}, ${write.id}, ${JSON.stringify(write.payload)}::jsonb, ${write.grantId}, ${write.accountId},
-                ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
+                ${write.clientId}, ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
         ON CONFLICT (model, id) DO UPDATE SET
-          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id,
+          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`;
     },
 
@@ -56,11 +66,11 @@ export function createPayloadStore(prisma: PrismaClient) {
      */
     async insert(write: PayloadWrite): Promise<boolean> {
       const inserted = await prisma.$executeRaw`
-        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at)
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
         VALUES (${write.model}, ${write.id}, ${JSON.stringify(write.payload)}::jsonb, ${write.grantId}, ${write.accountId},
-                ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
+                ${write.clientId}, ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
         ON CONFLICT (model, id) DO UPDATE SET
-          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id,
+          payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL
         WHERE oidc_payloads.expires_at < now()`;
       return inserted === 1;
@@ -109,6 +119,29 @@ export function createPayloadStore(prisma: PrismaClient) {
     /** Deletes every session, grant, code and token of a user (password reset, disabling). */
     async destroyByAccountId(accountId: string): Promise<number> {
       return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE account_id = ${accountId}`;
+    },
+
+    /** Deletes every grant, code, token and registration token issued to a client. */
+    async destroyByClientId(clientId: string): Promise<number> {
+      return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE client_id = ${clientId}`;
+    },
+
+    /** Live artifacts of one model that belong to a user, newest expiry last. */
+    async listByAccount(model: string, accountId: string): Promise<StoredArtifact[]> {
+      const rows = await prisma.$queryRaw<RawListed[]>`
+        SELECT id, payload, expires_at, consumed_at FROM oidc_payloads
+        WHERE model = ${model} AND account_id = ${accountId} AND (expires_at IS NULL OR expires_at > now())
+        ORDER BY expires_at NULLS LAST, id LIMIT 1000`;
+      return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
+    },
+
+    /** Live artifacts of one model (e.g. initial access tokens), at most 1000. */
+    async listByModel(model: string): Promise<StoredArtifact[]> {
+      const rows = await prisma.$queryRaw<RawListed[]>`
+        SELECT id, payload, expires_at, consumed_at FROM oidc_payloads
+        WHERE model = ${model} AND (expires_at IS NULL OR expires_at > now())
+        ORDER BY expires_at NULLS LAST, id LIMIT 1000`;
+      return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
     },
 
     async purgeExpired(now = new Date()): Promise<number> {

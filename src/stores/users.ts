@@ -1,5 +1,7 @@
-import { Prisma, type PrismaClient } from '@prisma/client';
+import { Prisma } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
+import { afterCursor, type PageRequest } from './pagination.js';
+import type { Db } from './roles.js';
 
 export interface UserRecord {
   id: string;
@@ -17,10 +19,29 @@ export interface UserRecord {
 export interface NewUser {
   email: string;
   username?: string | undefined;
-  passwordHash: string;
+  passwordHash: string | null;
   emailVerified: boolean;
   claims: Record<string, unknown>;
-  roles: string[];
+  roleIds: string[];
+}
+
+export interface UserChanges {
+  email?: string;
+  username?: string | null;
+  emailVerified?: boolean;
+  claims?: Record<string, unknown>;
+  disabled?: boolean;
+  /** Replaces the user's roles. */
+  roleIds?: string[];
+}
+
+export interface UserFilter {
+  /** Case-insensitive substring of the email or username. */
+  q?: string | undefined;
+  email?: string | undefined;
+  username?: string | undefined;
+  role?: string | undefined;
+  disabled?: boolean | undefined;
 }
 
 const withRoles = { roles: { select: { role: { select: { name: true } } } } } as const;
@@ -56,7 +77,7 @@ interface RawUser {
 
 export type UserStore = ReturnType<typeof createUserStore>;
 
-export function createUserStore(prisma: PrismaClient) {
+export function createUserStore(prisma: Db) {
   /**
    * One statement for a user and their role names: this runs for every sign-in and token
    * (findAccount), where a model query with an include costs three round trips through
@@ -106,17 +127,61 @@ export function createUserStore(prisma: PrismaClient) {
             passwordHash: user.passwordHash,
             emailVerified: user.emailVerified,
             claims: user.claims as Prisma.InputJsonObject,
-            roles: {
-              create: user.roles.map((name) => ({
-                role: { connectOrCreate: { where: { name }, create: { name } } },
-              })),
-            },
+            roles: { create: user.roleIds.map((roleId) => ({ roleId })) },
           },
           include: withRoles,
         });
         return toRecord(row);
       } catch (error) {
         mapPrismaError(error, 'A user with this email or username');
+      }
+    },
+
+    /** limit + 1 rows in (createdAt, id) order after the cursor. */
+    async list(page: PageRequest, filter: UserFilter = {}): Promise<UserRecord[]> {
+      const rows = await prisma.user.findMany({
+        where: {
+          AND: [
+            afterCursor(page.after),
+            filter.q
+              ? { OR: [{ email: { contains: filter.q, mode: 'insensitive' } }, { username: { contains: filter.q, mode: 'insensitive' } }] }
+              : {},
+            filter.email !== undefined ? { email: filter.email } : {},
+            filter.username !== undefined ? { username: filter.username } : {},
+            filter.disabled !== undefined ? { disabled: filter.disabled } : {},
+            filter.role !== undefined ? { roles: { some: { role: { name: filter.role } } } } : {},
+          ],
+        },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: page.limit + 1,
+        include: withRoles,
+      });
+      return rows.map(toRecord);
+    },
+
+    async update(id: string, changes: UserChanges): Promise<UserRecord> {
+      const { roleIds, claims, ...columns } = changes;
+      try {
+        const row = await prisma.user.update({
+          where: { id },
+          data: {
+            ...columns,
+            ...(claims ? { claims: claims as Prisma.InputJsonObject } : {}),
+            ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+          },
+          include: withRoles,
+        });
+        return toRecord(row);
+      } catch (error) {
+        mapPrismaError(error, changes.email !== undefined || changes.username !== undefined ? 'A user with this email or username' : 'The user');
+      }
+    },
+
+    async delete(id: string): Promise<void> {
+      try {
+        await prisma.user.delete({ where: { id } });
+      } catch (error) {
+        mapPrismaError(error, 'The user');
       }
     },
 

@@ -7,6 +7,8 @@ import { Browser, formAction, inputValue, type Hop } from './browser.js';
 export const REDIRECT_URI = 'http://localhost:8080/callback';
 export const POST_LOGOUT_URI = 'http://localhost:8080/signed-out';
 export const PASSWORD = 'correct horse battery staple';
+/** Changes made by test set-up are audited like an operator's from the CLI. */
+export const TEST_ACTOR = { type: 'cli', id: 'test-setup' } as const;
 
 export interface RegisteredClient {
   clientId: string;
@@ -19,7 +21,7 @@ export async function registerClient(app: TestApp, input: Record<string, unknown
     redirect_uris: [REDIRECT_URI],
     post_logout_redirect_uris: [POST_LOGOUT_URI],
     ...input,
-  });
+  }, TEST_ACTOR);
   return { clientId: created.client.client_id, ...(created.client_secret ? { clientSecret: created.client_secret } : {}) };
 }
 
@@ -30,7 +32,7 @@ export async function createUser(app: TestApp, input: Record<string, unknown> = 
     email: `user${userCounter}.${Date.now()}@example.com`,
     password: PASSWORD,
     ...input,
-  });
+  }, TEST_ACTOR);
 }
 
 export async function relyingParty(app: TestApp, client: RegisteredClient, authMethod?: oidc.ClientAuth): Promise<oidc.Configuration> {
@@ -109,3 +111,13 @@ export async function exchange(config: oidc.Configuration, callback: URL, reques
 }
 
 export { oidc, Browser };
+
+/** For adapter tests that never register clients dynamically. */
+export const UNUSED_REGISTRATION = {
+  save: async () => {
+    throw new Error('not used in this test');
+  },
+  remove: async () => {
+    throw new Error('not used in this test');
+  },
+};

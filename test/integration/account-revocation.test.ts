@@ -1,7 +1,7 @@
 // B12: a password change or disabling a user ends their sessions and revokes their tokens.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { Browser, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn } from '../helpers/oidc.js';
+import { Browser, TEST_ACTOR, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn } from '../helpers/oidc.js';
 
 describe('B12 password change and disabling revoke everything a user holds', () => {
   let app: TestApp;
@@ -37,7 +37,7 @@ describe('B12 password change and disabling revoke everything a user holds', () 
 
   test('when a user gets a new password, then old sessions, refresh and access tokens stop working and the new password signs in', async () => {
     const { user, browser, tokens } = await signedInUser();
-    await app.app.services.accounts.setPassword(user.email, 'a brand new passphrase');
+    await app.app.services.accounts.setPassword(user.email, { password: 'a brand new passphrase' }, TEST_ACTOR);
     await expectSignedOutEverywhere(browser, tokens);
     await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/did not return to the client \(status 400\)/);
     const callback = await signIn(new Browser(), app, await request(), user.email, { password: 'a brand new passphrase' });
@@ -46,10 +46,10 @@ describe('B12 password change and disabling revoke everything a user holds', () 
 
   test('when a user is disabled, then everything they hold ends and they cannot sign in until enabled again', async () => {
     const { user, browser, tokens } = await signedInUser();
-    await app.app.services.accounts.setDisabled(user.id, true);
+    await app.app.services.accounts.setDisabled(user.id, true, TEST_ACTOR);
     await expectSignedOutEverywhere(browser, tokens);
     await expect(signIn(new Browser(), app, await request(), user.email)).rejects.toThrow(/status 400/);
-    await app.app.services.accounts.setDisabled(user.id, false);
+    await app.app.services.accounts.setDisabled(user.id, false, TEST_ACTOR);
     expect((await signIn(new Browser(), app, await request(), user.email)).searchParams.get('code')).toBeTruthy();
   });
 });

@@ -9,7 +9,7 @@ import { resolveSecrets } from '../../src/crypto/secrets.js';
 import { createLogger } from '../../src/logger.js';
 import { createAdapterClass } from '../../src/oidc/adapter.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { createUser, registerClient } from '../helpers/oidc.js';
+import { UNUSED_REGISTRATION, createUser, registerClient } from '../helpers/oidc.js';
 
 describe('hardening', () => {
   let app: TestApp;
@@ -23,7 +23,7 @@ describe('hardening', () => {
 
   const adapter = (model: string) => {
     const { services } = app.app;
-    const Adapter = createAdapterClass({ payloads: services.stores.payloads, secretBox: services.secretBox, findClient: async () => undefined });
+    const Adapter = createAdapterClass({ payloads: services.stores.payloads, secretBox: services.secretBox, findClient: async () => undefined, registeredClients: UNUSED_REGISTRATION });
     return new Adapter(model);
   };
 

@@ -7,7 +7,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { startApp, type TestApp } from '../helpers/app.js';
 import {
-  Browser, POST_LOGOUT_URI, REDIRECT_URI, createUser, registerClient, signIn, type RegisteredClient,
+  Browser, POST_LOGOUT_URI, REDIRECT_URI, createUser, registerClient, signIn, type RegisteredClient, TEST_ACTOR,
 } from '../helpers/oidc.js';
 
 // ---------------------------------------------------------------------------------------
@@ -1010,7 +1010,7 @@ describe('token, revocation and introspection endpoints (checklist B)', () => {
       const tokens = await signInForTokens(h, confA, 'openid offline_access', new Browser(), user.email);
       await expectActive(h, confA, tokens.access_token);
 
-      await h.app.app.services.accounts.setPassword(user.id, 'a different horse battery staple');
+      await h.app.app.services.accounts.setPassword(user.id, { password: 'a different horse battery staple' }, TEST_ACTOR);
 
       await expectInactive(h, confA, tokens.access_token);
       expect((await userinfo(h, tokens.access_token)).status).toBe(401);
@@ -1022,7 +1022,7 @@ describe('token, revocation and introspection endpoints (checklist B)', () => {
       const tokens = await signInForTokens(h, confA, 'openid offline_access', new Browser(), user.email);
       await expectActive(h, confA, tokens.access_token);
 
-      await h.app.app.services.accounts.setDisabled(user.id, true);
+      await h.app.app.services.accounts.setDisabled(user.id, true, TEST_ACTOR);
 
       await expectInactive(h, confA, tokens.access_token);
       expect((await userinfo(h, tokens.access_token)).status).toBe(401);

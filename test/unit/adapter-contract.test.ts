@@ -4,6 +4,7 @@ import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.j
 import { createAdapterClass } from '../../src/oidc/adapter.js';
 import { adapterContract } from '../helpers/adapter-contract.js';
 import { startApp, usingPostgres, type TestApp } from '../helpers/app.js';
+import { UNUSED_REGISTRATION } from '../helpers/oidc.js';
 
 let app: TestApp;
 let Gatehouse: new (name: string) => Adapter;
@@ -11,7 +12,7 @@ let Gatehouse: new (name: string) => Adapter;
 beforeAll(async () => {
   app = await startApp();
   const { services } = app.app;
-  Gatehouse = createAdapterClass({ payloads: services.stores.payloads, secretBox: services.secretBox, findClient: async () => undefined });
+  Gatehouse = createAdapterClass({ payloads: services.stores.payloads, secretBox: services.secretBox, findClient: async () => undefined, registeredClients: UNUSED_REGISTRATION });
 });
 afterAll(async () => {
   await app.destroy();

@@ -1,0 +1,123 @@
+// The admin API over HTTP: authentication, scope checks, rate limits, JSON bodies and
+// problem responses around the route table. Mounted under /admin on the public listener,
+// or alone on its own listener when ADMIN_PORT is set (checklist G3).
+import { bodyParser } from '@koa/bodyparser';
+import cors from '@koa/cors';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { AppError } from '../errors.js';
+import { problemResponses } from '../http/problem.js';
+import type { Logger } from '../logger.js';
+import { hasScope, insufficientScope, type AdminAuthenticator } from './authenticate.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { ADMIN_ROUTES, type AdminRoute, type AdminServices } from './routes.js';
+
+export const ADMIN_PREFIX = '/admin';
+export const ADMIN_BODY_LIMIT = '64kb';
+
+export interface AdminRouterOptions {
+  services: AdminServices;
+  authenticate: AdminAuthenticator;
+  logger: Logger;
+  /** Where the document says the API is, e.g. https://id.example.com/admin. */
+  serverUrl: string;
+  tokenUrl: string;
+  audience: string;
+  version: string;
+  /** Browser origins allowed to call the API (CORS); none by default. */
+  corsOrigins: readonly string[];
+  /** Changes one actor (client or user) may make per minute. */
+  mutationsPerMinute: number;
+  /** Requests, authenticated or not, one IP address may make per minute. */
+  requestsPerIpPerMinute: number;
+}
+
+function tooManyRequests(result: unknown): AppError {
+  const wait = result instanceof RateLimiterRes ? Math.max(1, Math.ceil(result.msBeforeNext / 1000)) : 60;
+  return new AppError('too_many_requests', `Too many requests; try again in ${wait} seconds.`, [], { 'Retry-After': String(wait) });
+}
+
+async function take(limiter: RateLimiterMemory, key: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (result) {
+    if (result instanceof RateLimiterRes) throw tooManyRequests(result);
+    throw result;
+  }
+}
+
+/** `/clients/{id}` → `/clients/:id` for the router. */
+const routerPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+
+export function createAdminRouter(options: AdminRouterOptions): Router {
+  const router = new Router({ prefix: ADMIN_PREFIX });
+  // Per instance, in memory: a limit counts what this instance served.
+  const perActor = new RateLimiterMemory({ points: options.mutationsPerMinute, duration: 60 });
+  const perIp = new RateLimiterMemory({ points: options.requestsPerIpPerMinute, duration: 60 });
+  const document = buildOpenApiDocument(options);
+  const allowedOrigins = new Set(options.corsOrigins);
+
+  router.use(problemResponses(options.logger));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await take(perIp, ctx.ip);
+    await next();
+  });
+  // Closed unless origins are configured; never with credentials, since the API takes no
+  // cookies (checklist G1).
+  router.use(cors({
+    origin: (ctx) => (allowedOrigins.has(ctx.get('origin')) ? ctx.get('origin') : ''),
+    allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type'],
+    exposeHeaders: ['Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
+    credentials: false,
+    maxAge: 600,
+  }));
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = document;
+  });
+
+  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: ADMIN_BODY_LIMIT, jsonStrict: true, parsedMethods: ['POST', 'PUT', 'PATCH'] });
+
+  for (const route of ADMIN_ROUTES) {
+    router[route.method](routerPath(route.path), async (ctx) => {
+      const principal = await options.authenticate(ctx);
+      if (!hasScope(principal, route.scope)) throw insufficientScope(route.scope);
+      if (route.mutates) await take(perActor, `${principal.actor.type}:${principal.actor.id}`);
+      const params = readParams(route, ctx);
+      const body = route.body ? await readBody(route, ctx, parseJson) : undefined;
+      const result = await route.handle({ params, query: { ...ctx.query }, body, actor: principal.actor, ctx }, options.services);
+      ctx.status = result.status;
+      if (result.body !== undefined) ctx.body = result.body;
+    });
+  }
+
+  // A known path with another method: 405 with Allow, as a problem.
+  router.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 405 || ctx.status === 501) {
+      const allow = ctx.response.get('Allow');
+      throw new AppError('method_not_allowed', `${ctx.method} is not allowed here.`, [], allow ? { Allow: allow } : {});
+    }
+  });
+  return router;
+}
+
+function readParams(route: AdminRoute, ctx: Context): Record<string, string> {
+  const params = (ctx as Context & { params?: Record<string, string> }).params ?? {};
+  if (!route.params) return params;
+  const parsed = route.params.safeParse(params);
+  // An id that cannot exist names nothing: 404, like an unknown one.
+  if (!parsed.success) throw new AppError('not_found', 'No such resource.');
+  return parsed.data as Record<string, string>;
+}
+
+async function readBody(route: AdminRoute, ctx: Context, parseJson: ReturnType<typeof bodyParser>): Promise<unknown> {
+  const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+  if (!hasBody) return route.bodyOptional ? {} : undefined;
+  if (!ctx.is('application/json')) throw new AppError('unsupported_media_type', 'Send the request body as application/json.');
+  await parseJson(ctx, async () => {});
+  return (ctx.request as { body?: unknown }).body;
+}
