@@ -19,6 +19,8 @@ export interface TestApp {
   issuer: string;
   /** Where this instance listens; equals the issuer unless ISSUER was overridden. */
   origin: string;
+  /** Where the admin API listens: the origin, or its own listener when ADMIN_PORT is set. */
+  adminOrigin: string;
   storage: Storage;
   config: Config;
   app: App;
@@ -94,21 +96,35 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   const logger = createLogger({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
   await migrate(db);
-  const app = await createApp({ config, db, secrets, logger });
+  // A store written by another process (the CLI) is readable only with its secrets.
+  const appSecrets: Secrets = config.secretKey && config.cookieKeys ? { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] } : secrets;
+  const app = await createApp({ config, db, secrets: appSecrets, logger });
   server.on('request', app.koa.callback());
+  // With ADMIN_PORT set (any value; tests pick a free port), the admin API gets its own server.
+  let adminServer: Server | undefined;
+  let adminOrigin = origin;
+  if (app.adminKoa) {
+    const admin = createServer(app.adminKoa.callback());
+    await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
+    adminServer = admin;
+    adminOrigin = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
+  }
 
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     server.closeAllConnections();
+    adminServer?.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (adminServer) await new Promise<void>((resolve) => adminServer.close(() => resolve()));
     await app.close();
     await db.close();
   };
   return {
     issuer,
     origin,
+    adminOrigin,
     storage,
     config,
     app,

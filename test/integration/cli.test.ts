@@ -68,8 +68,9 @@ describe('gatehouse CLI', () => {
     const user = JSON.parse(result.stdout);
     expect(user).toMatchObject({
       email: 'grace@example.com',
+      name: 'Grace Hopper',
       roles: ['admin'],
-      claims: { name: 'Grace Hopper', given_name: 'Grace', phone_number: '+1 555 0100' },
+      claims: { given_name: 'Grace', phone_number: '+1 555 0100' },
     });
     expect(result.stdout).not.toMatch(/argon2|password/i);
   });
@@ -119,8 +120,8 @@ describe('gatehouse CLI', () => {
       '--post-logout-redirect-uri', 'https://billing.example.com/', '--scope', 'openid profile', '--no-require-pkce',
     ]);
     expect(result.code).toBe(0);
-    const client = JSON.parse(result.stdout);
-    expect(client).toMatchObject({
+    const created = JSON.parse(result.stdout);
+    expect(created.client).toMatchObject({
       client_name: 'Billing',
       redirect_uris: ['https://billing.example.com/callback'],
       grant_types: ['authorization_code', 'refresh_token'],
@@ -128,7 +129,8 @@ describe('gatehouse CLI', () => {
       require_pkce: false,
       scope: 'openid profile',
     });
-    expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+    expect(created.client_secret).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+    expect(JSON.stringify(created.client)).not.toContain(created.client_secret);
 
     const bad = await cli(['client', 'create', '--name', 'Evil', '--redirect-uri', 'https://evil.example.com/cb#frag', '--redirect-uri', 'javascript:alert(1)']);
     expect(bad.code).toBe(2);
@@ -137,18 +139,59 @@ describe('gatehouse CLI', () => {
 
     const publicClient = await cli(['client', 'create', '--name', 'SPA', '--public', '--redirect-uri', 'http://localhost:5173/cb']);
     expect(publicClient.code).toBe(0);
-    expect(JSON.parse(publicClient.stdout)).toMatchObject({ token_endpoint_auth_method: 'none', require_pkce: true });
+    expect(JSON.parse(publicClient.stdout).client).toMatchObject({ token_endpoint_auth_method: 'none', require_pkce: true });
     expect(JSON.parse(publicClient.stdout).client_secret).toBeUndefined();
   });
 
   test('when keys are rotated, then new current keys appear and the old ones stay published as retired', async () => {
-    const before = JSON.parse((await cli(['keys', 'list'])).stdout) as Array<{ kid: string; status: string; alg: string; public_jwk: Record<string, unknown> }>;
+    type Keys = { items: Array<{ kid: string; status: string; alg: string; public_jwk: Record<string, unknown> }> };
+    const before = (JSON.parse((await cli(['keys', 'list'])).stdout) as Keys).items;
     expect(before.map((key) => `${key.alg}:${key.status}`).sort()).toEqual(['ES256:current', 'RS256:current']);
     for (const key of before) expect(Object.keys(key.public_jwk)).not.toContain('d');
-    const after = JSON.parse((await cli(['keys', 'rotate'])).stdout) as Array<{ kid: string; status: string }>;
+    const after = (JSON.parse((await cli(['keys', 'rotate'])).stdout) as Keys).items;
     expect(after).toHaveLength(4);
     const retired = after.filter((key) => key.status === 'retired').map((key) => key.kid).sort();
     expect(retired).toEqual(before.map((key) => key.kid).sort());
+  });
+
+  test('when roles are created and assigned from the CLI, then users and clients hold them and unknown roles are refused', async () => {
+    const created = await cli(['role', 'create', '--name', 'billing:write', '--description', 'Writes invoices']);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'billing:write', description: 'Writes invoices', built_in: false });
+    const assigned = await cli(['role', 'assign', '--name', 'billing:write', '--user', 'grace@example.com']);
+    expect(JSON.parse(assigned.stdout).roles).toContain('billing:write');
+    const unknown = await cli(['user', 'create', '--email', 'ops@example.com', '--password', 'long enough pw', '--role', 'no-such-role']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/roles: unknown role: no-such-role/);
+    const builtIn = await cli(['role', 'delete', '--name', 'admin']);
+    expect(builtIn.code).toBe(2);
+    expect(builtIn.stderr).toMatch(/built-in/);
+    const audit = JSON.parse((await cli(['audit', '--action', 'role.create'])).stdout);
+    expect(audit.items.map((event: { target: { id: string } }) => event.target.id)).toContain('billing:write');
+    expect(audit.items[0].actor.type).toBe('cli');
+  });
+
+  test('when an admin client is created with --admin, then a server on the same store gives it admin API tokens', async () => {
+    const result = await cli(['client', 'create', '--name', 'ops', '--admin']);
+    expect(result.code).toBe(0);
+    const created = JSON.parse(result.stdout);
+    expect(created.client).toMatchObject({ grant_types: ['client_credentials'], roles: ['admin'] });
+    const server = await startApp({ env: { ...env } });
+    try {
+      const token = await fetch(`${server.origin}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${created.client.client_id}:${created.client_secret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin' }),
+      });
+      const tokens = (await token.json()) as { access_token: string; scope: string };
+      expect(tokens.scope).toBe('admin');
+      const listed = await fetch(`${server.origin}/admin/clients?q=${created.client.client_id}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { items: Array<{ client_id: string }> }).items.map((client) => client.client_id)).toEqual([created.client.client_id]);
+    } finally {
+      // Drops only the helper's own unused store; the CLI's (from env) stays for later tests.
+      await server.destroy();
+    }
   });
 
   test('when the configuration is checked, then valid settings are summarised with secrets masked, and each wrong one is named', async () => {

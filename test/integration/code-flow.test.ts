@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startApp, type TestApp } from '../helpers/app.js';
 import {
-  Browser, POST_LOGOUT_URI, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn,
+  Browser, POST_LOGOUT_URI, authRequest, createUser, ensureRoles, exchange, oidc, registerClient, relyingParty, signIn,
 } from '../helpers/oidc.js';
 
 describe('authorization code flow with PKCE, end to end', () => {
@@ -15,6 +15,7 @@ describe('authorization code flow with PKCE, end to end', () => {
   });
 
   test('when a user signs in and consents, then the client gets tokens, userinfo, rotation, revocation and logout', async () => {
+    await ensureRoles(app, ['reader']);
     const user = await createUser(app, { claims: { name: 'Ada Lovelace', given_name: 'Ada' }, roles: ['reader'] });
     const client = await registerClient(app, { scope: 'openid profile email offline_access roles' });
     const config = await relyingParty(app, client);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { Browser, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn } from '../helpers/oidc.js';
+import { Browser, authRequest, createUser, ensureRoles, exchange, oidc, registerClient, relyingParty, signIn } from '../helpers/oidc.js';
 
 describe('state survives restarts and is stored safely', () => {
   let app: TestApp;
@@ -58,6 +58,7 @@ describe('state survives restarts and is stored safely', () => {
   });
 
   test('when a service uses client credentials, then it gets an access token only, active at introspection with its roles', async () => {
+    await ensureRoles(app, ['billing:write']);
     const service = await registerClient(app, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], scope: 'roles', roles: ['billing:write'] });
     const config = await relyingParty(app, service);
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'roles' });
