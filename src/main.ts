@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   if (config.env !== 'production') {
     logger.info(
       'Next: create a user with `npx gatehouse user create --email you@example.com --password …` and a client with ' +
-        '`npx gatehouse client create --name my-app --redirect-uri http://localhost:8080/callback` ' +
+        '`npx gatehouse client create --name my-app --redirect-uri http://localhost:8080/callback`, and an admin API client with ' +
+        '`npx gatehouse client create --name ops --admin` ' +
         '(with the embedded store, stop the server first or use DATABASE_URL).',
     );
   }

@@ -55,6 +55,9 @@ function clientHttpError(error: unknown): { code: ErrorCode; status: number; det
   if (typeof status !== 'number' || status < 400 || status >= 500 || expose === false) return undefined;
   if (status === 413) return { code: 'payload_too_large', status, detail: 'The request body is larger than the limit.' };
   if (status === 415) return { code: 'unsupported_media_type', status, detail: 'Send the request body as application/json.' };
+  if (/prototype/i.test(String((error as Error).message))) {
+    return { code: 'invalid_input', status: 400, detail: 'The request body contains a forbidden key (__proto__).' };
+  }
   return { code: 'invalid_input', status: 400, detail: 'The request body is not valid JSON.' };
 }
 

@@ -12,7 +12,7 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { adminRequest, adminToken, type AdminResponse } from '../helpers/admin.js';
 import { Browser, type Hop } from '../helpers/browser.js';
 import {
-  POST_LOGOUT_URI, REDIRECT_URI, TEST_ACTOR, authRequest, createUser, exchange, oidc, relyingParty, signIn, submitLogin,
+  POST_LOGOUT_URI, REDIRECT_URI, TEST_ACTOR, authRequest, createUser, exchange, oidc, relyingParty, signIn, submitConsent, submitLogin,
   type RegisteredClient,
 } from '../helpers/oidc.js';
 
@@ -416,10 +416,8 @@ describe('C3 each client\'s allow-lists are enforced', () => {
       response_mode: 'fragment', state: 'frag-1', code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     }), app.issuer);
     hop = await submitLogin(browser, app, hop, user.email);
-    if (hop.status === 200 && hop.body.includes('/confirm"')) {
-      const { submitConsent } = await import('../helpers/oidc.js');
-      hop = await submitConsent(browser, app, hop);
-    }
+    expect(hop.body).toContain('/confirm"');
+    hop = await submitConsent(browser, app, hop);
     const callback = new URL(hop.location!);
     expect(`${callback.origin}${callback.pathname}`).toBe(REDIRECT_URI);
     expect(callback.search).toBe('');
