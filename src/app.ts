@@ -51,7 +51,8 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   koa.use(requestEnvelope(logger));
 
-  koa.use(rejectMalformedQuery(render));
+  const adminMounted = config.admin.port === undefined;
+  koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && (path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`)) }));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
 
   const health = createHealthRouter({ db, keysLoaded: () => signingAlgorithms.includes('RS256') && signingAlgorithms.includes('ES256') });

@@ -8,7 +8,9 @@ import type { Context } from 'koa';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import { problemResponses } from '../http/problem.js';
+import { decodesCleanly } from '../http/request-guards.js';
 import type { Logger } from '../logger.js';
+import { containsNul } from '../util/nul.js';
 import { hasScope, insufficientScope, type AdminAuthenticator } from './authenticate.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { ADMIN_ROUTES, type AdminRoute, type AdminServices } from './routes.js';
@@ -62,6 +64,9 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     await take(perIp, ctx.ip);
+    if (ctx.querystring && !decodesCleanly(ctx.querystring)) {
+      throw new AppError('invalid_input', 'The query string is not valid percent-encoded UTF-8.');
+    }
     await next();
   });
   // Closed unless origins are configured; never with credentials, since the API takes no
@@ -107,6 +112,7 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
 
 function readParams(route: AdminRoute, ctx: Context): Record<string, string> {
   const params = (ctx as Context & { params?: Record<string, string> }).params ?? {};
+  if (containsNul(params)) throw new AppError('not_found', 'No such resource.');
   if (!route.params) return params;
   const parsed = route.params.safeParse(params);
   // An id that cannot exist names nothing: 404, like an unknown one.
@@ -119,5 +125,7 @@ async function readBody(route: AdminRoute, ctx: Context, parseJson: ReturnType<t
   if (!hasBody) return route.bodyOptional ? {} : undefined;
   if (!ctx.is('application/json')) throw new AppError('unsupported_media_type', 'Send the request body as application/json.');
   await parseJson(ctx, async () => {});
-  return (ctx.request as { body?: unknown }).body;
+  const body = (ctx.request as { body?: unknown }).body;
+  if (containsNul(body)) throw new AppError('invalid_input', 'The request body contains a NUL character, which no field accepts.');
+  return body;
 }

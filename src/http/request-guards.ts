@@ -11,10 +11,11 @@ const BROWSER_PATHS = /^\/(auth|session\/end|interaction)(\/|$)/;
  * refused with 400 before it reaches anything that would echo it back altered or hand it
  * to PostgreSQL, which rejects NUL in text (RFC 3986 §2.1, ASVS 1.1.1).
  */
-export function rejectMalformedQuery(render: Renderer) {
+export function rejectMalformedQuery(render: Renderer, options: { handledBelow?: (path: string) => boolean } = {}) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const query = ctx.querystring;
-    if (!query || decodesCleanly(query)) {
+    // Routers that answer in their own error format (the admin API) check for themselves.
+    if (!query || options.handledBelow?.(ctx.path) || decodesCleanly(query)) {
       await next();
       return;
     }
@@ -29,7 +30,7 @@ export function rejectMalformedQuery(render: Renderer) {
   };
 }
 
-function decodesCleanly(query: string): boolean {
+export function decodesCleanly(query: string): boolean {
   for (const part of query.split(/[&=]/)) {
     try {
       if (decodeURIComponent(part.replace(/\+/g, ' ')).includes('\u0000')) return false;

@@ -12,6 +12,7 @@ import type { AuditActor } from '../stores/audit.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { sha256 } from '../crypto/random.js';
 import type { PayloadStore } from '../stores/oidc-payloads.js';
+import { containsNul } from '../util/nul.js';
 
 /** Models whose id is itself a credential. */
 const HASHED_MODELS = new Set([
@@ -55,13 +56,6 @@ function registrationActor(clientId: string): AuditActor {
     userAgent: ctx?.get('user-agent') || undefined,
     requestId: typeof ctx?.state?.requestId === 'string' ? ctx.state.requestId : undefined,
   };
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([key, child]) => key.includes('\u0000') || containsNul(child));
-  return false;
 }
 
 /** Ids come from requests: anything no stored id could be is simply not found. */
