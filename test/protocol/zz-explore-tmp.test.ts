@@ -1,15 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { TEST_ACTOR } from '../helpers/oidc.js';
+import { adminToken, adminRequest } from '../helpers/admin.js';
 let app: TestApp;
-beforeAll(async () => { app = await startApp(); });
+beforeAll(async () => { app = await startApp({ env: { NODE_ENV: 'production', ISSUER: 'https://id.example.test', TRUST_PROXY: 'true', SECRET_KEY: randomBytes(32).toString('base64'), COOKIE_KEYS: randomBytes(32).toString('base64url') } }); });
 afterAll(async () => { await app.destroy(); });
 test('explore', async () => {
-  await fetch(`${app.origin}/.well-known/openid-configuration`).then((r) => r.text());
-  const t0 = Date.now();
-  for (let i = 0; i < 1000; i++) await app.app.services.clients.createClient({ client_name: `b ${i}`, grant_types: ['client_credentials'] }, TEST_ACTOR);
-  console.log('elapsed', Date.now() - t0);
-  for (let i = 0; i < 3; i++) {
-    try { const r = await fetch(`${app.origin}/.well-known/openid-configuration`); console.log('ok', r.status); await r.text(); }
-    catch (e) { console.log('fail', (e as Error & { cause?: unknown }).cause); }
+  const t = await adminToken(app);
+  for (const [type, uri] of [['web', 'http://localhost:8080/cb'], ['web', 'http://127.0.0.1:8080/cb'], ['native', 'http://127.0.0.1:8080/cb'], ['native', 'http://localhost:8080/cb']]) {
+    const r = await adminRequest(app, t, 'POST', '/clients', { client_name: 'x', application_type: type, token_endpoint_auth_method: 'none', redirect_uris: [uri] });
+    console.log(type, uri, r.status, r.text.slice(0, 300));
   }
 });
