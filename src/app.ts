@@ -13,6 +13,7 @@ import { createGatehouse } from './gatehouse.js';
 import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter } from './http/metrics.js';
+import { limitPerIp } from './http/rate-limit.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
@@ -99,6 +100,8 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   }
   await services.followClientChanges();
 
+  // Registration needs an initial access token, and is rate-limited besides (checklist C7).
+  koa.use(limitPerIp({ perMinute: config.registrationPerMinute, applies: (ctx) => ctx.method === 'POST' && ctx.path === '/reg' }));
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0

@@ -98,6 +98,10 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(600),
     doc: 'Admin API requests one IP address may make per minute, authenticated or not (HTTP 429 beyond).',
   },
+  REGISTRATION_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(20),
+    doc: 'Dynamic client registrations (`POST /reg`) one IP address may make per minute (HTTP 429 beyond).',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
@@ -133,6 +137,8 @@ export interface Config {
   readonly purgeIntervalSeconds: number;
   readonly clientCacheSeconds: number;
   readonly metricsToken: string | undefined;
+  /** Dynamic client registrations per IP address per minute. */
+  readonly registrationPerMinute: number;
   readonly admin: {
     /** The resource indicator (audience) of admin API tokens: `<issuer>/admin`. */
     readonly audience: string;
@@ -193,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     purgeIntervalSeconds: values.PURGE_INTERVAL,
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
     metricsToken: values.METRICS_TOKEN,
+    registrationPerMinute: values.REGISTRATION_RATE_LIMIT,
     admin: {
       audience: `${issuer}/admin`,
       port: values.ADMIN_PORT,

@@ -5,9 +5,10 @@ import { bodyParser } from '@koa/bodyparser';
 import cors from '@koa/cors';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import { problemResponses } from '../http/problem.js';
+import { consume } from '../http/rate-limit.js';
 import { decodesCleanly } from '../http/request-guards.js';
 import type { Logger } from '../logger.js';
 import { containsNul } from '../util/nul.js';
@@ -35,17 +36,10 @@ export interface AdminRouterOptions {
   requestsPerIpPerMinute: number;
 }
 
-function tooManyRequests(result: unknown): AppError {
-  const wait = result instanceof RateLimiterRes ? Math.max(1, Math.ceil(result.msBeforeNext / 1000)) : 60;
-  return new AppError('too_many_requests', `Too many requests; try again in ${wait} seconds.`, [], { 'Retry-After': String(wait) });
-}
-
 async function take(limiter: RateLimiterMemory, key: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (result) {
-    if (result instanceof RateLimiterRes) throw tooManyRequests(result);
-    throw result;
+  const wait = await consume(limiter, key);
+  if (wait !== undefined) {
+    throw new AppError('too_many_requests', `Too many requests; try again in ${wait} seconds.`, [], { 'Retry-After': String(wait) });
   }
 }
 

@@ -2,17 +2,31 @@
 // administrator) may ask for. The same registration rules as the admin API apply, and
 // nothing that only an administrator may grant: no admin scopes, no roles, no
 // first-party status, no opting out of PKCE (checklist C1, C7, C8).
+import { isDeepStrictEqual } from 'node:util';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { clientRuleProblems, SUPPORTED_AUTH_METHODS, SUPPORTED_SCOPES } from '../services/clients.js';
 
-const ADMIN_ONLY = ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'roles'];
+/**
+ * Fields only an administrator may set, with the value a self-registered client has. A
+ * client may send them back unchanged (RFC 7592 §2.2: an update carries what a read
+ * returned), never with another value.
+ */
+const ADMIN_ONLY: Record<string, unknown> = {
+  first_party: false,
+  require_pkce: true,
+  gatehouse_roles: [],
+  gatehouse_dynamic: true,
+  roles: undefined,
+};
 const HTTPS_ONLY = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'sector_identifier_uri', 'initiate_login_uri'];
 
 const strings = (value: unknown): string[] | undefined => (Array.isArray(value) ? value.map(String) : undefined);
 
 export function createRegistrationPolicy(options: { production: boolean }) {
   return async function gatehouseDynamicRegistration(_ctx: KoaContextWithOIDC, properties: Record<string, unknown>): Promise<void> {
-    const adminOnly = ADMIN_ONLY.filter((key) => properties[key] !== undefined);
+    const adminOnly = Object.entries(ADMIN_ONLY)
+      .filter(([key, allowed]) => properties[key] !== undefined && !isDeepStrictEqual(properties[key], allowed))
+      .map(([key]) => key);
     if (adminOnly.length) throw new errors.InvalidClientMetadata(`${adminOnly.join(', ')} can only be set by an administrator`);
     for (const key of HTTPS_ONLY) {
       const value = properties[key];
@@ -41,7 +55,10 @@ export function createRegistrationPolicy(options: { production: boolean }) {
     if (!first) return;
     const message = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');
     if (first.field.startsWith('redirect_uris') || first.field.startsWith('post_logout_redirect_uris')) {
-      throw new errors.InvalidRedirectUri(message);
+      // InvalidRedirectUri has a fixed description meant for the authorization endpoint.
+      const error = new errors.InvalidRedirectUri();
+      error.error_description = message;
+      throw error;
     }
     throw new errors.InvalidClientMetadata(message);
   };

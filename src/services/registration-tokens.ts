@@ -38,6 +38,10 @@ export function createRegistrationTokenService(deps: { provider: Provider; store
     async create(input: unknown, actor: AuditActor): Promise<RegistrationTokenView & { token: string }> {
       const { expires_in: expiresIn } = parseInput(newRegistrationTokenInput, input ?? {});
       const iat = new provider.InitialAccessToken({ expiresIn, policies: [REGISTRATION_POLICY] });
+      // oidc-provider sets these only inside the stored record; the view needs them too.
+      const now = Math.floor(Date.now() / 1000);
+      iat.iat = now;
+      iat.exp = now + expiresIn;
       const token = await iat.save();
       const view = { id: sha256(token), created_at: epoch(iat.iat), expires_at: epoch(iat.exp), policies: [REGISTRATION_POLICY] };
       try {

@@ -47,22 +47,27 @@ async function call(url: string, init: { form?: Record<string, string>; basic?: 
   return { status: response.status, headers: response.headers, text, body: parsed };
 }
 
+/** The status, shown with the start of the body when it is not the expected one. */
+function expectStatus(reply: { status: number; text: string }, status: number): void {
+  expect(`${reply.status} ${reply.text.slice(0, 400)}`).toMatch(new RegExp(`^${status}\\b`));
+}
+
 /** An RFC 6749 §5.2 error: this status, JSON, this error code. */
 function expectOAuthError(reply: Reply, status: number, error: string): void {
-  expect({ status: reply.status, error: reply.body?.error, text: reply.text.slice(0, 300) })
-    .toEqual({ status, error, text: expect.any(String) });
+  expectStatus(reply, status);
+  expect(reply.body?.error).toBe(error);
   expect(reply.headers.get('content-type')).toMatch(/^application\/json\b/);
 }
 
 function expectTokens(reply: Reply): Record<string, unknown> {
-  expect({ status: reply.status, text: reply.text.slice(0, 300) }).toEqual({ status: 200, text: expect.any(String) });
+  expectStatus(reply, 200);
   expect(typeof reply.body?.access_token).toBe('string');
   return reply.body!;
 }
 
 /** RFC 9457 problem from the admin API: status, media type, code, and the offending fields. */
 function expectProblem(response: AdminResponse, status: number, code: string, fields: string[] = []): void {
-  expect({ status: response.status, text: response.text.slice(0, 400) }).toEqual({ status, text: expect.any(String) });
+  expectStatus(response, status);
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json\b/);
   expect(response.body).toMatchObject({ type: `urn:gatehouse:problem:${code}`, status });
   const named = ((response.body?.errors ?? []) as Array<{ field: string }>).map((problem) => problem.field);
@@ -115,11 +120,21 @@ const unique = (label: string) => `${label} ${randomBytes(6).toString('hex')}`;
 
 let app: TestApp;
 let admin: string;
+/** The same Gatehouse with NODE_ENV=production (behind a TLS proxy), for C1's production-only rules. */
+let production: TestApp;
 let user: { id: string; email: string };
 let endpoints: { auth: string; token: string; introspection: string; revocation: string; userinfo: string; endSession: string };
 
 beforeAll(async () => {
-  app = await startApp();
+  [app, production] = await Promise.all([
+    startApp(),
+    startApp({
+      env: {
+        NODE_ENV: 'production', ISSUER: 'https://id.example.test', TRUST_PROXY: 'true',
+        SECRET_KEY: randomBytes(32).toString('base64'), COOKIE_KEYS: randomBytes(32).toString('base64url'),
+      },
+    }),
+  ]);
   admin = await adminToken(app);
   user = await createUser(app);
   endpoints = {
@@ -133,7 +148,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await app?.destroy();
+  await Promise.all([app?.destroy(), production?.destroy()]);
 });
 
 interface Created {
@@ -144,7 +159,7 @@ interface Created {
 /** POST /admin/clients; the client must be created. */
 async function createViaAdmin(body: Record<string, unknown>, token = admin): Promise<Created> {
   const response = await adminRequest<Created>(app, token, 'POST', '/clients', body);
-  expect({ status: response.status, text: response.text.slice(0, 400) }).toEqual({ status: 201, text: expect.any(String) });
+  expectStatus(response, 201);
   return response.body;
 }
 
@@ -252,6 +267,26 @@ describe('C1 redirect URIs are validated when an administrator registers a clien
     });
     expectProblem(response, 400, 'invalid_input', ['redirect_uris[0]']);
     expect(await namedClients(name)).toEqual([]);
+  });
+
+  test('given the production profile, when a web client registers an http loopback redirect or post-logout URI, then 400 naming it; a native client may', async () => {
+    const productionAdmin = await adminToken(production);
+    for (const uri of ['http://localhost:8080/cb', 'http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb']) {
+      expectProblem(await adminRequest(production, productionAdmin, 'POST', '/clients', { client_name: 'Web app', redirect_uris: [uri] }), 400, 'invalid_input', ['redirect_uris[0]']);
+      expectProblem(
+        await adminRequest(production, productionAdmin, 'POST', '/clients', { client_name: 'Web app', redirect_uris: ['https://a.example/cb'], post_logout_redirect_uris: [uri] }),
+        400,
+        'invalid_input',
+        ['post_logout_redirect_uris[0]'],
+      );
+    }
+    const native = await adminRequest(production, productionAdmin, 'POST', '/clients', {
+      client_name: 'Native app', application_type: 'native', token_endpoint_auth_method: 'none',
+      redirect_uris: ['http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb', 'com.example.app:/cb'], post_logout_redirect_uris: ['http://127.0.0.1:8080/out'],
+    });
+    expectStatus(native, 201);
+    const listed = await adminRequest<{ items: Array<{ client_name: string }> }>(production, productionAdmin, 'GET', '/clients?limit=200');
+    expect(listed.body.items.map((item) => item.client_name).filter((name) => name !== 'admin client (admin)')).toEqual(['Native app']);
   });
 
   test('given an existing web client, when a PATCH sets a javascript: redirect URI, then 400 naming redirect_uris[0] and the stored URIs are unchanged', async () => {
@@ -380,7 +415,8 @@ describe('C3 each client\'s allow-lists are enforced', () => {
     const client = await codeClient({ post_logout_redirect_uris: ['https://a.example/signed-out'] });
     for (const uri of ['https://evil.example/signed-out', POST_LOGOUT_URI]) {
       const hop = await get(`${endpoints.endSession}?${new URLSearchParams({ client_id: client.clientId, post_logout_redirect_uri: uri, state: 'bye' })}`, { accept: 'text/html' });
-      expectErrorPage(hop);
+      expectErrorPage(hop, 'invalid_request');
+      expect(hop.status).toBe(400);
       expect(hop.body).not.toContain('evil.example');
     }
   });
@@ -515,6 +551,7 @@ describe('C8 client display metadata is https-only and rendered escaped', () => 
     // Signed in (the session exists once the login step is done), logout asks first.
     const logout = await browser.request(`${endpoints.endSession}?${new URLSearchParams({ client_id: client.clientId })}`, { headers: { accept: 'text/html' } });
     expect(logout.status).toBe(200);
+    expect(logout.body).toContain('Sign out?');
     expect(logout.body).toContain(ESCAPED_NAME);
     expect(logout.body).not.toContain('<img src=x');
   });
