@@ -1,0 +1,236 @@
+// gatehouse/verify: offline verification of Gatehouse access tokens (RFC 9068 JWTs) for
+// resource servers. Keys come from the issuer's JWKS, cached, and fetched again when a
+// token names a key id the cache does not hold yet, so key rotation never fails a valid
+// token. Use createVerifier directly, or the Koa and Express middleware below.
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+
+export interface VerifierOptions {
+  /** The Gatehouse issuer, exactly as in its discovery document. */
+  issuer: string;
+  /** The API's identifier (resource indicator): tokens must name it in `aud`. */
+  audience: string | string[];
+  /** Defaults to the jwks_uri of the issuer's discovery document. */
+  jwksUri?: string;
+  /** Accepted signature algorithms; asymmetric only. */
+  algorithms?: string[];
+  /** Seconds of clock skew tolerated on exp, nbf and iat (default 5). */
+  clockToleranceSeconds?: number;
+  /** How long a fetched key set is trusted before it is fetched again, ms (default 10 minutes). */
+  cacheMaxAgeMs?: number;
+  /** Least time between two fetches of the key set, ms (default 30 s). */
+  cooldownMs?: number;
+}
+
+/** The claims of a Gatehouse access token (RFC 9068 §2.2 plus `roles`). */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope?: string;
+  roles?: string[];
+}
+
+export interface VerifiedToken {
+  claims: AccessTokenClaims;
+  scopes: ReadonlySet<string>;
+  roles: readonly string[];
+}
+
+/** Why a token was refused, in RFC 6750 terms. */
+export class TokenError extends Error {
+  constructor(
+    readonly code: 'invalid_request' | 'invalid_token' | 'insufficient_scope',
+    message: string,
+    readonly status: 400 | 401 | 403 = code === 'insufficient_scope' ? 403 : code === 'invalid_request' ? 400 : 401,
+    /** For insufficient_scope: the scopes the resource needs. */
+    readonly scope?: string,
+  ) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256'];
+
+export interface Verifier {
+  /** The API this verifier protects (its first audience), named as realm in challenges. */
+  readonly audience: string;
+  /** Verifies a token and returns its claims; throws TokenError otherwise. */
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+export function createVerifier(options: VerifierOptions): Verifier {
+  const issuer = options.issuer.replace(/\/+$/, '');
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
+  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
+    throw new Error('gatehouse/verify: only asymmetric algorithms can verify tokens offline');
+  }
+  let keySet: ReturnType<typeof createRemoteJWKSet> | undefined;
+  let discovering: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
+
+  async function keys(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    if (keySet) return keySet;
+    discovering ??= (async () => {
+      const jwksUri = options.jwksUri ?? (await discoverJwksUri(issuer));
+      keySet = createRemoteJWKSet(new URL(jwksUri), {
+        cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
+        cooldownDuration: options.cooldownMs ?? 30_000,
+      });
+      return keySet;
+    })().catch((error: unknown) => {
+      discovering = undefined;
+      throw error;
+    });
+    return discovering;
+  }
+
+  return {
+    audience: Array.isArray(options.audience) ? String(options.audience[0]) : options.audience,
+    async verify(token: string): Promise<VerifiedToken> {
+      if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
+        throw new TokenError('invalid_token', 'the access token is missing or too long');
+      }
+      let claims: AccessTokenClaims;
+      try {
+        const result = await jwtVerify(token, await keys(), {
+          issuer,
+          audience: options.audience,
+          algorithms,
+          // RFC 9068 §4: resource servers must check the type, so an ID token or another
+          // JWT signed by the same keys is never taken for an access token.
+          typ: 'at+jwt',
+          clockTolerance: options.clockToleranceSeconds ?? 5,
+          requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
+        });
+        claims = result.payload as AccessTokenClaims;
+      } catch (error) {
+        throw new TokenError('invalid_token', describe(error));
+      }
+      const scopes = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []);
+      const roles = Array.isArray(claims.roles) ? claims.roles.filter((role): role is string => typeof role === 'string') : [];
+      return { claims, scopes, roles };
+    },
+  };
+}
+
+async function discoverJwksUri(issuer: string): Promise<string> {
+  const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5_000) });
+  if (!response.ok) throw new Error(`gatehouse/verify: discovery at ${issuer} answered ${response.status}`);
+  const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+  if (metadata.issuer !== issuer) throw new Error(`gatehouse/verify: discovery names issuer ${String(metadata.issuer)}, expected ${issuer}`);
+  if (typeof metadata.jwks_uri !== 'string') throw new Error('gatehouse/verify: discovery has no jwks_uri');
+  return metadata.jwks_uri;
+}
+
+/** A short, safe reason; never the token. */
+function describe(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'the access token has expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `the access token's ${error.claim} claim is not acceptable`;
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'the access token is signed with an unknown key';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the access token signature is invalid';
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the access token is signed with an algorithm that is not accepted';
+  if (error instanceof joseErrors.JWKSTimeout) return 'the issuer\'s keys could not be fetched in time';
+  return 'the access token is malformed or not acceptable';
+}
+
+export interface Requirements {
+  /** Every one of these scopes must be granted. */
+  scopes?: string[];
+  /** Every one of these roles must be held. */
+  roles?: string[];
+  /** Realm named in WWW-Authenticate (default: the audience). */
+  realm?: string;
+}
+
+/** Reads the bearer token of a request, verifies it and checks the requirements. */
+export async function authorize(verifier: Verifier, authorization: string | undefined, requirements: Requirements = {}): Promise<VerifiedToken> {
+  if (!authorization) throw new TokenError('invalid_token', 'no access token', 401);
+  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());
+  if (!match) throw new TokenError('invalid_request', 'the Authorization header must be "Bearer <token>"');
+  const verified = await verifier.verify(match[1]!);
+  const missingScopes = (requirements.scopes ?? []).filter((scope) => !verified.scopes.has(scope));
+  if (missingScopes.length) throw new TokenError('insufficient_scope', `the token lacks the scope ${missingScopes.join(' ')}`, 403, (requirements.scopes ?? []).join(' '));
+  const missingRoles = (requirements.roles ?? []).filter((role) => !verified.roles.includes(role));
+  if (missingRoles.length) throw new TokenError('insufficient_scope', `the token's subject lacks the role ${missingRoles.join(', ')}`, 403);
+  return verified;
+}
+
+/** RFC 6750 §3 challenge and body for a refusal. */
+export function challengeFor(error: TokenError, realm: string, hadToken: boolean): { header: string; body: { error: string; error_description: string } } {
+  const quote = (value: string) => value.replace(/["\\]/g, '');
+  // No credentials at all: a bare challenge without an error code (RFC 6750 §3.1).
+  const header = hadToken
+    ? `Bearer realm="${quote(realm)}", error="${error.code}", error_description="${quote(error.message)}"${error.scope ? `, scope="${quote(error.scope)}"` : ''}`
+    : `Bearer realm="${quote(realm)}"`;
+  return { header, body: { error: error.code, error_description: error.message } };
+}
+
+/** Koa middleware: verified claims on ctx.state.auth, or 401/403 with WWW-Authenticate. */
+export function koaAccessToken(verifier: Verifier, requirements: Requirements = {}) {
+  return async (ctx: KoaLikeContext, next: () => Promise<unknown>): Promise<void> => {
+    const authorization = ctx.get('authorization') || undefined;
+    try {
+      ctx.state.auth = await authorize(verifier, authorization, requirements);
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      const { header, body } = challengeFor(error, requirements.realm ?? verifier.audience, Boolean(authorization));
+      ctx.status = error.status;
+      ctx.set('WWW-Authenticate', header);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = body;
+      return;
+    }
+    await next();
+  };
+}
+
+/** Express (or Connect) middleware: verified claims on req.auth, or 401/403 with WWW-Authenticate. */
+export function expressAccessToken(verifier: Verifier, requirements: Requirements = {}) {
+  return (req: ExpressLikeRequest, res: ExpressLikeResponse, next: (error?: unknown) => void): void => {
+    const header = req.headers.authorization;
+    const authorization = Array.isArray(header) ? header[0] : header;
+    authorize(verifier, authorization, requirements).then(
+      (verified) => {
+        req.auth = verified;
+        next();
+      },
+      (error: unknown) => {
+        if (!(error instanceof TokenError)) {
+          next(error);
+          return;
+        }
+        const challenge = challengeFor(error, requirements.realm ?? verifier.audience, Boolean(authorization));
+        res.statusCode = error.status;
+        res.setHeader('WWW-Authenticate', challenge.header);
+        res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(challenge.body));
+      },
+    );
+  };
+}
+
+/** The parts of a Koa context the middleware uses (no dependency on Koa's types). */
+export interface KoaLikeContext {
+  get(field: string): string;
+  set(field: string, value: string): void;
+  state: Record<string, unknown>;
+  status: number;
+  body: unknown;
+}
+
+/** The parts of an Express request and response the middleware uses. */
+export interface ExpressLikeRequest {
+  headers: { authorization?: string | string[] | undefined };
+  auth?: VerifiedToken;
+}
+
+export interface ExpressLikeResponse {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body: string): unknown;
+}
