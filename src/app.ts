@@ -69,6 +69,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     logger,
     recordLogin: metrics.login,
     adminAudience: config.admin.audience,
+    findApi: (indicator) => services.apis.resolve(indicator),
   });
   koa.use(interactions.routes());
   koa.use(interactions.allowedMethods());

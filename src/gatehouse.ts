@@ -52,6 +52,7 @@ export async function createGatehouse(deps: {
       remove: (id, actor) => services.clients.removeRegistered(id, actor),
     },
     matchesPreviousSecret: (id, actual) => services.clients.matchesPreviousSecret(id, actual),
+    findApi: (indicator) => services.apis.resolve(indicator),
     render: deps.render,
   });
   const registrationTokens = createRegistrationTokenService({ provider, stores: services.stores, transaction: services.transaction });

@@ -76,13 +76,13 @@ export function buildOpenApiDocument(options: { serverUrl: string; tokenUrl: str
       title: 'Gatehouse admin API',
       version: options.version,
       description:
-        `Manage clients, users, roles, signing keys, registration tokens and read the audit trail. Every call needs an access token for the audience ${options.audience} `
+        `Manage clients, users, roles, APIs, signing keys, registration tokens and read the audit trail. Every call needs an access token for the audience ${options.audience} `
         + 'with the scope admin (everything) or admin:read (reads only); get one with client credentials, e.g. '
         + `grant_type=client_credentials&scope=admin at ${options.tokenUrl}. Errors are RFC 9457 problem documents.`,
     },
     servers: [{ url: options.serverUrl }],
     security: [{ oauth2: ['admin'] }],
-    tags: ['Clients', 'Users', 'Roles', 'Keys', 'Registration tokens', 'Audit'].map((name) => ({ name })),
+    tags: ['Clients', 'Users', 'Roles', 'APIs', 'Keys', 'Registration tokens', 'Audit'].map((name) => ({ name })),
     paths,
     components: {
       securitySchemes: {

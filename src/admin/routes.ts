@@ -3,6 +3,7 @@
 // cannot exist without being documented, nor be documented with a shape it does not take.
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { apiPatchInput, newApiInput, type ApiService } from '../services/apis.js';
 import { auditListQuery } from '../services/audit.js';
 import { newUserInput, setPasswordInput, userListQuery, userPatchInput, type AccountService } from '../services/accounts.js';
 import type { AuditService } from '../services/audit.js';
@@ -17,6 +18,7 @@ import * as shapes from './schemas.js';
 
 export interface AdminServices {
   clients: ClientService;
+  apis: ApiService;
   accounts: AccountService;
   roles: RoleService;
   keys: KeyService;
@@ -43,7 +45,7 @@ export interface AdminRoute {
   path: string;
   operationId: string;
   summary: string;
-  tag: 'Clients' | 'Users' | 'Roles' | 'Keys' | 'Registration tokens' | 'Audit';
+  tag: 'Clients' | 'Users' | 'Roles' | 'APIs' | 'Keys' | 'Registration tokens' | 'Audit';
   scope: AdminScope;
   params?: z.ZodObject;
   query?: z.ZodObject;
@@ -60,6 +62,7 @@ export interface AdminRoute {
 const clientId = z.object({ id: z.string().max(200).describe('client_id') });
 const userId = z.object({ id: z.uuid().describe('User id (the `sub`)') });
 const roleParam = z.object({ name: roleName.describe('Role name') });
+const apiId = z.object({ id: z.uuid().describe('API id') });
 const ok = (body: unknown): RouteResult => ({ status: 200, body });
 const noContent: RouteResult = { status: 204 };
 
@@ -233,6 +236,36 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     scope: 'admin', mutates: true, params: roleParam, response: { status: 204, description: 'Deleted' },
     handle: async ({ params, actor }, s) => {
       await s.roles.delete(params.name!, actor);
+      return noContent;
+    },
+  },
+
+  // APIs
+  {
+    method: 'get', path: '/apis', operationId: 'listApis', summary: 'List APIs (resource servers)', tag: 'APIs', scope: 'admin:read', mutates: false,
+    response: { status: 200, description: 'Every API, by identifier', schema: shapes.list(shapes.apiView) },
+    handle: async (_input, s) => ok({ items: await s.apis.list() }),
+  },
+  {
+    method: 'post', path: '/apis', operationId: 'createApi', summary: 'Register an API: its tokens become JWTs it verifies offline', tag: 'APIs',
+    scope: 'admin', mutates: true, body: newApiInput, response: { status: 201, description: 'The API', schema: shapes.apiView },
+    handle: async ({ body, actor }, s) => ({ status: 201, body: await s.apis.create(body, actor) }),
+  },
+  {
+    method: 'get', path: '/apis/{id}', operationId: 'getApi', summary: 'Get an API', tag: 'APIs', scope: 'admin:read', mutates: false,
+    params: apiId, response: { status: 200, description: 'The API', schema: shapes.apiView },
+    handle: async ({ params }, s) => ok(await s.apis.get(params.id!)),
+  },
+  {
+    method: 'patch', path: '/apis/{id}', operationId: 'updateApi', summary: 'Change an API\'s name, scopes, token lifetime or algorithm', tag: 'APIs',
+    scope: 'admin', mutates: true, params: apiId, body: apiPatchInput, response: { status: 200, description: 'The API', schema: shapes.apiView },
+    handle: async ({ params, body, actor }, s) => ok(await s.apis.update(params.id!, body, actor)),
+  },
+  {
+    method: 'delete', path: '/apis/{id}', operationId: 'deleteApi', summary: 'Delete an API; no new tokens are issued for it', tag: 'APIs',
+    scope: 'admin', mutates: true, params: apiId, response: { status: 204, description: 'Deleted' },
+    handle: async ({ params, actor }, s) => {
+      await s.apis.delete(params.id!, actor);
       return noContent;
     },
   },

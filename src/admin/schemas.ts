@@ -31,6 +31,8 @@ export const clientView = z
     disabled: z.boolean(),
     dynamic: z.boolean().describe('Registered by the client itself (RFC 7591)'),
     roles: z.array(z.string()),
+    api_scopes: z.record(z.string(), z.array(z.string())).optional(),
+    default_resource: z.string().optional(),
     previous_secret_expires_at: timestamp.optional().describe('While a rotated-out secret still works'),
     created_at: timestamp,
     updated_at: timestamp,
@@ -86,6 +88,17 @@ export const roleView = z.object({
 });
 
 export const roleNames = z.object({ roles: z.array(z.string()) });
+
+export const apiView = z.object({
+  id: z.uuid(),
+  identifier: z.string().describe('Resource indicator and token audience'),
+  name: z.string(),
+  scopes: z.array(z.object({ name: z.string(), description: z.string() })),
+  access_token_ttl: z.number().int(),
+  signing_alg: z.string(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
 
 export const keyView = z.object({
   kid: z.string(),

@@ -22,6 +22,8 @@ export function registerClientCommands(program: Command): void {
     .option('--role <role>', 'existing role the client holds for client-credentials tokens (repeatable)', collect, [])
     .option('--admin', 'an admin API client: holds the admin role (scopes admin and admin:read); client credentials unless redirect URIs are given')
     .option('--logo-uri <uri>', 'https URL of a logo for the consent page')
+    .option('--api <uri>', 'registered API the client may get tokens for, with all its scopes (repeatable)', collect, [])
+    .option('--default-resource <uri>', 'API whose tokens the client gets when a request names no resource (implies --api)')
     .action(async (options: {
       name: string;
       redirectUri: string[];
@@ -36,6 +38,8 @@ export function registerClientCommands(program: Command): void {
       role: string[];
       admin?: boolean;
       logoUri?: string;
+      api: string[];
+      defaultResource?: string;
     }) => {
       const scopes = options.scope.flatMap((value) => value.split(/\s+/)).filter(Boolean);
       const roles = [...options.role];
@@ -46,7 +50,8 @@ export function registerClientCommands(program: Command): void {
         if (options.redirectUri.length && !grantTypes.includes('authorization_code')) grantTypes.push('authorization_code', 'refresh_token');
       }
       const scope = [...new Set(scopes)].join(' ');
-      const created = await withGatehouse(({ services }) =>
+      const apis = [...new Set([...options.api, ...(options.defaultResource ? [options.defaultResource] : [])])];
+      const created = await withGatehouse(async ({ services }) =>
         services.clients.createClient({
           client_name: options.name,
           application_type: options.native ? 'native' : 'web',
@@ -59,6 +64,8 @@ export function registerClientCommands(program: Command): void {
           require_pkce: options.requirePkce,
           roles: [...new Set(roles)],
           ...(options.logoUri ? { logo_uri: options.logoUri } : {}),
+          ...(apis.length ? { api_scopes: Object.fromEntries(await Promise.all(apis.map(async (uri) => [uri, ((await services.apis.resolve(uri))?.scopes ?? []).map((s) => s.name)]))) } : {}),
+          ...(options.defaultResource ? { default_resource: options.defaultResource } : {}),
         }, cliActor()),
       );
       printJson(created);

@@ -4,6 +4,7 @@ import { ConfigError } from '../config.js';
 import { StoreLockedError } from '../db/store-lock.js';
 import { migrate } from '../db/migrate.js';
 import { AppError } from '../errors.js';
+import { registerApiCommands } from './apis.js';
 import { registerClientCommands } from './clients.js';
 import { registerConfigCommands } from './config.js';
 import { printJson, withDatabase } from './context.js';
@@ -27,6 +28,7 @@ program
 registerUserCommands(program);
 registerClientCommands(program);
 registerRoleCommands(program);
+registerApiCommands(program);
 registerKeyCommands(program);
 registerRegistrationCommands(program);
 registerConfigCommands(program);

@@ -14,6 +14,7 @@ import type { AccountService } from '../services/accounts.js';
 import type { ConsentService } from '../services/consents.js';
 import { SUPPORTED_SCOPES } from '../services/clients.js';
 import { adminScopesFor } from '../services/roles.js';
+import type { ApiRecord } from '../stores/apis.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
 
@@ -27,6 +28,8 @@ export interface InteractionDeps {
   recordLogin(result: 'success' | 'failure'): void;
   /** The admin API's resource indicator: its scopes go only to users holding the matching role. */
   adminAudience: string;
+  /** A registered API, for the descriptions of its scopes on the consent page. */
+  findApi(indicator: string): Promise<ApiRecord | undefined>;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -80,6 +83,24 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       firstParty: client?.['first_party'] === true,
       dynamic: client?.['gatehouse_dynamic'] === true,
     };
+  }
+
+  /** What each API scope asked for means, in the API's own words where it gave them. */
+  async function describeResourceScopes(details: Details): Promise<string[]> {
+    const missing = (details.prompt.details as { missingResourceScopes?: Record<string, string[]> }).missingResourceScopes ?? {};
+    const descriptions: string[] = [];
+    for (const [indicator, scopes] of Object.entries(missing)) {
+      if (indicator === deps.adminAudience) {
+        descriptions.push(...describeScopes(scopes));
+        continue;
+      }
+      const api = await deps.findApi(indicator);
+      for (const scope of scopes) {
+        const described = api?.scopes.find((defined) => defined.name === scope)?.description;
+        descriptions.push(described || `Use the “${scope}” permission of ${api?.name ?? indicator}`);
+      }
+    }
+    return descriptions;
   }
 
   /** Records in the grant everything the consent prompt says is missing that this user may have. */
@@ -144,7 +165,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         logoUri: client.logo,
         // A client that registered itself has not been reviewed by an administrator.
         unverified: client.dynamic,
-        descriptions: describeScopes(missing.length ? missing : requestedScopes(details)),
+        descriptions: [
+          ...describeScopes(missing.length ? missing : requestedScopes(details).filter(isOidcScope)),
+          ...(await describeResourceScopes(details)),
+        ],
         accountLabel: user?.email ?? 'your account',
       });
       return;

@@ -9,6 +9,7 @@ import { accountClaims, type AccountService } from '../services/accounts.js';
 import { ADMIN_SCOPES, SUPPORTED_SCOPES } from '../services/clients.js';
 import { REGISTRATION_POLICY } from '../services/registration-tokens.js';
 import { adminScopesFor } from '../services/roles.js';
+import type { ApiRecord } from '../stores/apis.js';
 import type { AuditActor } from '../stores/audit.js';
 import { randomToken } from '../crypto/random.js';
 import { createRegistrationPolicy } from './registration-policy.js';
@@ -35,6 +36,8 @@ export interface ProviderDeps {
     save(id: string, metadata: Record<string, unknown>, actor: AuditActor): Promise<void>;
     remove(id: string, actor: AuditActor): Promise<void>;
   };
+  /** The registered API a resource indicator names, if any. */
+  findApi(indicator: string): Promise<ApiRecord | undefined>;
   /** During a secret rotation's grace period: whether `actual` is the client's previous secret. */
   matchesPreviousSecret(clientId: string, actual: string): Promise<boolean>;
   render: Renderer;
@@ -66,6 +69,22 @@ const isAdminScope = (scope: string) => (ADMIN_SCOPES as readonly string[]).incl
 function permittedAdminScopes(ctx: KoaContextWithOIDC, client: Record<string, unknown>): string[] {
   const permitted = adminScopesFor((client['gatehouse_roles'] as string[] | undefined) ?? []);
   const refused = String(ctx.oidc.params?.['scope'] ?? '').split(' ').filter((scope) => isAdminScope(scope) && !permitted.includes(scope));
+  if (refused.length) throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
+  return permitted;
+}
+
+/**
+ * Scopes of a registered API a client may receive: those its `api_scopes` lists for that
+ * API (checklist C3: a per-client allow-list). A client with no entry for the API gets
+ * invalid_target; asking for a scope beyond the list is invalid_scope.
+ */
+function permittedApiScopes(ctx: KoaContextWithOIDC, client: Record<string, unknown>, api: ApiRecord): string[] {
+  const access = (client['api_scopes'] as Record<string, string[]> | undefined)?.[api.identifier];
+  if (!access) throw new errors.InvalidTarget('this client may not request tokens for this API');
+  const defined = new Set(api.scopes.map((scope) => scope.name));
+  const permitted = access.filter((scope) => defined.has(scope));
+  const refused = String(ctx.oidc.params?.['scope'] ?? '').split(' ')
+    .filter((scope) => defined.has(scope) && !permitted.includes(scope));
   if (refused.length) throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
   return permitted;
 }
@@ -123,25 +142,40 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       clientCredentials: { enabled: true },
       // APIs are named by resource indicators (RFC 8707). The admin API is built in: a
-      // token for it has the audience <issuer>/admin and the scopes admin / admin:read.
-      // Any other indicator is unknown: invalid_target.
+      // token for it is opaque (looked up, so revocable at once), with the audience
+      // <issuer>/admin and the scopes admin / admin:read. Registered APIs get JWT access
+      // tokens (RFC 9068) they verify offline. Any other indicator: invalid_target.
       resourceIndicators: {
         enabled: true,
-        // Asking for an admin scope without naming the resource means the admin API.
-        async defaultResource(ctx, _client, oneOf) {
+        // Asking for an admin scope without naming the resource means the admin API;
+        // otherwise the client's default resource, if it has one.
+        async defaultResource(ctx, client, oneOf) {
           if (oneOf) return oneOf;
           const requested = String(ctx.oidc.params?.['scope'] ?? '').split(' ');
-          return requested.some((scope) => isAdminScope(scope)) ? adminAudience : undefined;
+          if (requested.some((scope) => isAdminScope(scope))) return adminAudience;
+          const fallback = client['default_resource'];
+          return typeof fallback === 'string' ? fallback : undefined;
         },
         // A code or refresh token granted for an API yields tokens for that API.
         async useGrantedResource() {
           return true;
         },
         async getResourceServerInfo(ctx, indicator, client) {
-          if (indicator !== adminAudience) throw new errors.InvalidTarget('no API is registered under this resource indicator');
-          const scope = permittedAdminScopes(ctx, client);
-          if (!scope.length) throw new errors.InvalidTarget('this client may not request tokens for the admin API');
-          return { scope: scope.join(' '), audience: adminAudience, accessTokenFormat: 'opaque' };
+          if (indicator === adminAudience) {
+            const scope = permittedAdminScopes(ctx, client);
+            if (!scope.length) throw new errors.InvalidTarget('this client may not request tokens for the admin API');
+            return { scope: scope.join(' '), audience: adminAudience, accessTokenFormat: 'opaque' };
+          }
+          const api = await deps.findApi(indicator);
+          if (!api) throw new errors.InvalidTarget('no API is registered under this resource indicator');
+          const scope = permittedApiScopes(ctx, client, api);
+          return {
+            scope: scope.join(' '),
+            audience: api.identifier,
+            accessTokenTTL: api.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: api.signingAlg as 'RS256' } },
+          };
         },
       },
       // Clients may register themselves (RFC 7591) only with an initial access token an
@@ -207,9 +241,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     // grant revoked (RFC 9700 §4.14.2).
     rotateRefreshToken: true,
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      // A registered API sets the lifetime of its own tokens.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       AuthorizationCode: config.ttl.authorizationCode,
-      ClientCredentials: config.ttl.clientCredentials,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
@@ -222,13 +257,17 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     extraClientMetadata: {
-      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic'],
+      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'api_scopes', 'default_resource'],
       validator(_ctx, key, value) {
         if ((key === 'first_party' || key === 'require_pkce' || key === 'gatehouse_dynamic') && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${key} must be a boolean`);
         }
         if (key === 'gatehouse_roles' && value !== undefined && !(Array.isArray(value) && value.every((role) => typeof role === 'string'))) {
           throw new Error('roles must be a list of role names');
+        }
+        if (key === 'default_resource' && value !== undefined && typeof value !== 'string') throw new Error('default_resource must be a string');
+        if (key === 'api_scopes' && value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+          throw new Error('api_scopes must map API identifiers to scope lists');
         }
       },
     },

@@ -17,6 +17,8 @@ const ADMIN_ONLY: Record<string, unknown> = {
   gatehouse_roles: [],
   gatehouse_dynamic: true,
   roles: undefined,
+  api_scopes: undefined,
+  default_resource: undefined,
 };
 const HTTPS_ONLY = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'sector_identifier_uri', 'initiate_login_uri'];
 

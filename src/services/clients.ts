@@ -61,6 +61,10 @@ const clientFields = z
     require_pkce: z.boolean().describe('false lets a confidential legacy client skip PKCE; public clients always use it'),
     disabled: z.boolean().describe('A disabled client cannot authenticate; disabling revokes its grants and tokens'),
     roles: z.array(roleName).max(100).describe('Roles carried by client-credentials tokens (service accounts)'),
+    api_scopes: z.record(z.string().max(2000), z.array(z.string().max(100)).max(100)).describe(
+      'Registered APIs this client may get access tokens for, by identifier, with the scopes it may ask for at each',
+    ),
+    default_resource: z.string().max(2000).describe('API identifier used when a token request names no resource (one of api_scopes)'),
   })
   .strict();
 
@@ -205,6 +209,7 @@ export function createClientService(deps: {
       const newSecret = needsSecret && !before.secretCiphertext ? randomToken(32) : undefined;
       const keptSecret = needsSecret && before.secretCiphertext ? secretBox.open(before.secretCiphertext, 'client-secret') : undefined;
       await validateForProvider(id, newSecret ?? keptSecret, metadata);
+      await assertApiAccess(tx, data);
       const updated = await tx.clients.update(id, {
         name: data.client_name,
         metadata,
@@ -231,6 +236,7 @@ export function createClientService(deps: {
       const secret = SECRET_METHODS.has(String(metadata.token_endpoint_auth_method)) ? randomToken(32) : undefined;
       await validateForProvider(id, secret, metadata);
       return transaction(async (tx) => {
+        await assertApiAccess(tx, data);
         const record = await tx.clients.create({
           id,
           name: data.client_name,
@@ -381,6 +387,24 @@ export function createClientService(deps: {
 
 type ParsedClient = z.output<typeof newClientInput>;
 
+/** API access must name registered APIs and scopes they define. */
+async function assertApiAccess(tx: Stores, data: ParsedClient): Promise<void> {
+  const problems: FieldProblem[] = [];
+  for (const [identifier, scopes] of Object.entries(data.api_scopes ?? {})) {
+    const api = await tx.apis.findByIdentifier(identifier);
+    if (!api) {
+      problems.push({ field: `api_scopes.${identifier}`, message: 'no API is registered with this identifier' });
+      continue;
+    }
+    const unknown = scopes.filter((scope) => !api.scopes.some((defined) => defined.name === scope));
+    if (unknown.length) problems.push({ field: `api_scopes.${identifier}`, message: `the API defines no scope ${unknown.join(', ')}` });
+  }
+  if (data.default_resource !== undefined && !(data.default_resource in (data.api_scopes ?? {}))) {
+    problems.push({ field: 'default_resource', message: 'must be one of the APIs in api_scopes' });
+  }
+  if (problems.length) throw invalidInput(problems);
+}
+
 /** The writable fields of a client view, as a body PUT would carry them. */
 function pickClientFields(view: ClientView): Record<string, unknown> {
   const fields = Object.keys(clientFields.shape);
@@ -459,7 +483,7 @@ function buildMetadata(data: ParsedClient, production: boolean): Record<string, 
   };
   const optional = [
     'scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts',
-    'backchannel_logout_uri', 'backchannel_logout_session_required',
+    'backchannel_logout_uri', 'backchannel_logout_session_required', 'api_scopes', 'default_resource',
   ] as const;
   for (const key of optional) {
     if (data[key] !== undefined) metadata[key] = data[key];

@@ -6,6 +6,7 @@ import { SecretBox } from '../crypto/secret-box.js';
 import type { Secrets } from '../crypto/secrets.js';
 import { createKeyStore } from '../stores/keys.js';
 import { createAccountService } from './accounts.js';
+import { createApiService } from './apis.js';
 import { createAuditService } from './audit.js';
 import { createClientService, type MetadataValidator } from './clients.js';
 import { createConsentService } from './consents.js';
@@ -14,8 +15,9 @@ import { PasswordHasher } from './passwords.js';
 import { createRoleService } from './roles.js';
 import { createStores, createTransaction, type Stores } from './transaction.js';
 
-/** The NOTIFY channel on which instances tell each other that a client changed. */
+/** NOTIFY channels on which instances tell each other that a client or an API changed. */
 export const CLIENT_CHANGES_CHANNEL = 'gatehouse_client_changed';
+export const API_CHANGES_CHANNEL = 'gatehouse_api_changed';
 
 export function createServices(deps: { config: Config; db: Database; secrets: Secrets; validateClientMetadata: MetadataValidator }) {
   const { config, db } = deps;
@@ -43,8 +45,20 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     announceChange: announceClientChange,
   });
 
+  const apis = createApiService({
+    stores,
+    transaction,
+    defaultTtl: config.ttl.accessToken,
+    reserved: [config.admin.audience],
+    announceChange: async (within, identifier) => {
+      apis.forget(identifier);
+      await within.db.$executeRaw`SELECT pg_notify(${API_CHANGES_CHANNEL}, ${identifier})`;
+    },
+  });
+
   return {
     secretBox,
+    apis,
     stores,
     transaction,
     passwords,
@@ -57,6 +71,7 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     /** Keeps this instance's client cache in step with changes made by any instance. */
     async followClientChanges(): Promise<void> {
       await db.listen(CLIENT_CHANGES_CHANNEL, (clientId) => clients.forget(clientId), () => clients.forgetAll());
+      await db.listen(API_CHANGES_CHANNEL, (identifier) => apis.forget(identifier), () => apis.forgetAll());
     },
   };
 }

@@ -1,6 +1,7 @@
 // Every store over one database handle, and the unit of work the services use: a change
 // and its audit record commit together or not at all.
 import type { PrismaClient } from '@prisma/client';
+import { createApiStore } from '../stores/apis.js';
 import { createAuditStore } from '../stores/audit.js';
 import { createClientStore } from '../stores/clients.js';
 import { createConsentStore } from '../stores/consents.js';
@@ -17,6 +18,7 @@ export function createStores(db: Db) {
     consents: createConsentStore(db),
     payloads: createPayloadStore(db),
     audit: createAuditStore(db),
+    apis: createApiStore(db),
   };
 }
 
