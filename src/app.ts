@@ -10,9 +10,11 @@ import type { Secrets } from './crypto/secrets.js';
 import { createAdminAuthenticator } from './admin/authenticate.js';
 import { ADMIN_PREFIX, createAdminRouter } from './admin/router.js';
 import { createGatehouse } from './gatehouse.js';
+import { startKeySync, type KeySync } from './oidc/key-sync.js';
 import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter } from './http/metrics.js';
+import { cacheableJwks } from './http/jwks-caching.js';
 import { limitPerIp } from './http/rate-limit.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
@@ -27,6 +29,8 @@ export interface App {
   adminKoa: Koa | undefined;
   provider: Provider;
   services: Gatehouse['services'];
+  /** Follows key rotations made anywhere. */
+  keySync: KeySync;
   /** Stops background work (the database is closed by whoever opened it). */
   close(): Promise<void>;
 }
@@ -34,7 +38,8 @@ export interface App {
 export async function createApp(deps: { config: Config; db: Database; secrets: Secrets; logger: Logger }): Promise<App> {
   const { config, db, logger } = deps;
   const render = createRenderer({ cache: config.env !== 'development' });
-  const { services, provider, signingAlgorithms } = await createGatehouse({ ...deps, render });
+  const { services, provider, loadedKeys } = await createGatehouse({ ...deps, render });
+  const keySync = await startKeySync({ provider, keys: services.keys, config, db, logger, loaded: loadedKeys });
 
   const koa = new Koa({ proxy: config.trustProxy });
   // koa-mount runs oidc-provider's middleware on this app's context, so this app must
@@ -56,7 +61,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && (path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`)) }));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
 
-  const health = createHealthRouter({ db, keysLoaded: () => signingAlgorithms.includes('RS256') && signingAlgorithms.includes('ES256') });
+  const health = createHealthRouter({ db, keysLoaded: () => ['RS256', 'ES256'].every((alg) => keySync.signingAlgorithms().includes(alg)) });
   koa.use(health.routes());
   koa.use(createMetricsRouter(metrics, config.metricsToken).routes());
 
@@ -103,6 +108,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   // Registration needs an initial access token, and is rate-limited besides (checklist C7).
   koa.use(limitPerIp({ perMinute: config.registrationPerMinute, applies: (ctx) => ctx.method === 'POST' && ctx.path === '/reg' }));
+  koa.use(cacheableJwks({ path: '/jwks', maxAgeSeconds: config.keys.jwksMaxAge }));
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0
@@ -120,7 +126,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     adminKoa,
     provider,
     services,
+    keySync,
     async close() {
+      keySync.stop();
       if (purge) clearInterval(purge);
     },
   };

@@ -98,6 +98,18 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(600),
     doc: 'Admin API requests one IP address may make per minute, authenticated or not (HTTP 429 beyond).',
   },
+  KEY_ROTATION_INTERVAL: {
+    schema: z.coerce.number().int().min(0).default(30 * 24 * 3600),
+    doc: 'Seconds between automatic signing key rotations (0: rotate only by `gatehouse keys rotate` or the admin API).',
+  },
+  KEY_REFRESH_INTERVAL: {
+    schema: z.coerce.number().int().min(1).max(3600).default(60),
+    doc: 'Seconds between each instance\'s checks of the key set: the longest a rotation made elsewhere takes to reach it if its change notice is lost.',
+  },
+  JWKS_MAX_AGE: {
+    schema: z.coerce.number().int().min(0).max(86400).default(300),
+    doc: 'Seconds verifiers may cache the JWKS (`Cache-Control: max-age`); retired keys stay published at least this long after their last token expires.',
+  },
   REGISTRATION_RATE_LIMIT: {
     schema: z.coerce.number().int().min(1).default(20),
     doc: 'Dynamic client registrations (`POST /reg`) one IP address may make per minute (HTTP 429 beyond).',
@@ -139,6 +151,12 @@ export interface Config {
   readonly metricsToken: string | undefined;
   /** Dynamic client registrations per IP address per minute. */
   readonly registrationPerMinute: number;
+  readonly keys: {
+    /** Seconds between automatic rotations; 0 disables them. */
+    readonly rotationInterval: number;
+    readonly refreshInterval: number;
+    readonly jwksMaxAge: number;
+  };
   readonly admin: {
     /** The resource indicator (audience) of admin API tokens: `<issuer>/admin`. */
     readonly audience: string;
@@ -200,6 +218,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
     metricsToken: values.METRICS_TOKEN,
     registrationPerMinute: values.REGISTRATION_RATE_LIMIT,
+    keys: {
+      rotationInterval: values.KEY_ROTATION_INTERVAL,
+      refreshInterval: values.KEY_REFRESH_INTERVAL,
+      jwksMaxAge: values.JWKS_MAX_AGE,
+    },
     admin: {
       audience: `${issuer}/admin`,
       port: values.ADMIN_PORT,

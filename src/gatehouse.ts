@@ -13,8 +13,8 @@ import { createRegistrationTokenService, type RegistrationTokenService } from '.
 export interface Gatehouse {
   services: Services & { registrationTokens: RegistrationTokenService };
   provider: Provider;
-  /** Algorithms this instance signs with (a current key loaded for each). */
-  signingAlgorithms: string[];
+  /** The key set the provider was built with. */
+  loadedKeys: { fingerprint: string; algorithms: string[] };
 }
 
 export async function createGatehouse(deps: {
@@ -41,7 +41,7 @@ export async function createGatehouse(deps: {
     config: deps.config,
     logger: deps.logger,
     cookieKeys: deps.secrets.cookieKeys,
-    jwks: jwks as { keys: Array<Record<string, unknown>> },
+    jwks: { keys: jwks.keys as Array<Record<string, unknown>> },
     secretBox: services.secretBox,
     payloads: services.stores.payloads,
     consents: services.consents,
@@ -59,6 +59,6 @@ export async function createGatehouse(deps: {
   return {
     services: { ...services, registrationTokens },
     provider,
-    signingAlgorithms: [...new Set(jwks.keys.map((key) => String(key.alg)))],
+    loadedKeys: { fingerprint: jwks.fingerprint, algorithms: [...new Set(jwks.keys.map((key) => String(key.alg)))] },
   };
 }

@@ -18,6 +18,7 @@ import { createStores, createTransaction, type Stores } from './transaction.js';
 /** NOTIFY channels on which instances tell each other that a client or an API changed. */
 export const CLIENT_CHANGES_CHANNEL = 'gatehouse_client_changed';
 export const API_CHANGES_CHANNEL = 'gatehouse_api_changed';
+export const KEY_CHANGES_CHANNEL = 'gatehouse_keys_changed';
 
 export function createServices(deps: { config: Config; db: Database; secrets: Secrets; validateClientMetadata: MetadataValidator }) {
   const { config, db } = deps;
@@ -25,8 +26,12 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
   const stores = { ...createStores(db.prisma), keys: createKeyStore(db.prisma) };
   const transaction = createTransaction(db.prisma);
   const passwords = new PasswordHasher();
-  // A retired key stays published while any token it signed can still be presented.
-  const longestTokenLife = Math.max(config.ttl.accessToken, config.ttl.idToken, config.ttl.clientCredentials);
+  // A retired key stays published while any token it signed can still be presented, and
+  // until every verifier's cached copy of the JWKS has been fetched again.
+  const retiredKeyRetentionSeconds = async () => {
+    const apiLifetimes = (await stores.apis.list()).map((api) => api.accessTokenTtl);
+    return Math.max(config.ttl.accessToken, config.ttl.idToken, config.ttl.clientCredentials, ...apiLifetimes) + config.keys.jwksMaxAge;
+  };
 
   // Sent inside the changing transaction, so other instances hear of it only once it is
   // committed; this instance forgets at once as well.
@@ -67,7 +72,14 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
     audit: createAuditService({ stores }),
     consents: createConsentService({ consents: stores.consents }),
-    keys: createKeyService({ keys: stores.keys, secretBox, retiredKeyRetentionSeconds: longestTokenLife + 24 * 3600 }),
+    keys: createKeyService({
+      keys: stores.keys,
+      secretBox,
+      retiredKeyRetentionSeconds,
+      announceChange: async (tx) => {
+        await tx.$executeRaw`SELECT pg_notify(${KEY_CHANGES_CHANNEL}, 'keys')`;
+      },
+    }),
     /** Keeps this instance's client cache in step with changes made by any instance. */
     async followClientChanges(): Promise<void> {
       await db.listen(CLIENT_CHANGES_CHANNEL, (clientId) => clients.forget(clientId), () => clients.forgetAll());

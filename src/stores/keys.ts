@@ -1,7 +1,11 @@
 import type { Prisma, PrismaClient } from '@prisma/client';
 
-/** current: signs (one per algorithm); retired: still published, verifies only. */
-export type KeyStatus = 'current' | 'retired';
+/**
+ * next: published in the JWKS, signs nothing yet (verifiers learn it before they meet it);
+ * current: signs (one per algorithm); retired: still published, verifies only, until every
+ * token it signed has expired.
+ */
+export type KeyStatus = 'next' | 'current' | 'retired';
 
 export interface SigningKeyRecord {
   kid: string;
@@ -35,16 +39,16 @@ function operations(client: Client) {
       return rows.map(toRecord);
     },
 
-    /** Makes `keys` current for their algorithms; the previous current keys become retired. */
-    async activate(keys: NewSigningKey[]): Promise<void> {
+    /** Adds a key that is published but does not sign yet. */
+    async addNext(key: NewSigningKey): Promise<void> {
+      await client.signingKey.create({ data: { ...key, publicJwk: key.publicJwk as Prisma.InputJsonObject, status: 'next' } });
+    },
+
+    /** Makes a key current for its algorithm; the previous current key becomes retired. */
+    async promote(kid: string, alg: string): Promise<void> {
       const now = new Date();
-      await client.signingKey.updateMany({
-        where: { status: 'current', alg: { in: keys.map((key) => key.alg) } },
-        data: { status: 'retired', retiredAt: now },
-      });
-      await client.signingKey.createMany({
-        data: keys.map((key) => ({ ...key, publicJwk: key.publicJwk as Prisma.InputJsonObject, status: 'current', activatedAt: now })),
-      });
+      await client.signingKey.updateMany({ where: { status: 'current', alg }, data: { status: 'retired', retiredAt: now } });
+      await client.signingKey.update({ where: { kid }, data: { status: 'current', activatedAt: now } });
     },
 
     /** Deletes keys retired before `cutoff` (their tokens have all expired). */

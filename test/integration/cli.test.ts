@@ -146,12 +146,15 @@ describe('gatehouse CLI', () => {
   test('when keys are rotated, then new current keys appear and the old ones stay published as retired', async () => {
     type Keys = { items: Array<{ kid: string; status: string; alg: string; public_jwk: Record<string, unknown> }> };
     const before = (JSON.parse((await cli(['keys', 'list'])).stdout) as Keys).items;
-    expect(before.map((key) => `${key.alg}:${key.status}`).sort()).toEqual(['ES256:current', 'RS256:current']);
+    expect(before.map((key) => `${key.alg}:${key.status}`).sort()).toEqual(['ES256:current', 'ES256:next', 'RS256:current', 'RS256:next']);
     for (const key of before) expect(Object.keys(key.public_jwk)).not.toContain('d');
     const after = (JSON.parse((await cli(['keys', 'rotate'])).stdout) as Keys).items;
-    expect(after).toHaveLength(4);
-    const retired = after.filter((key) => key.status === 'retired').map((key) => key.kid).sort();
-    expect(retired).toEqual(before.map((key) => key.kid).sort());
+    expect(after).toHaveLength(6);
+    const kids = (list: Keys['items'], status: string) => list.filter((key) => key.status === status).map((key) => key.kid).sort();
+    // The published next keys now sign; the signing ones retire; new next keys appear.
+    expect(kids(after, 'current')).toEqual(kids(before, 'next'));
+    expect(kids(after, 'retired')).toEqual(kids(before, 'current'));
+    expect(kids(after, 'next').some((kid) => before.some((key) => key.kid === kid))).toBe(false);
   });
 
   test('when roles are created and assigned from the CLI, then users and clients hold them and unknown roles are refused', async () => {
