@@ -11,7 +11,7 @@ import { clientListQuery, clientPatchInput, newClientInput, rotateSecretInput, t
 import { viewKey, type KeyService } from '../services/keys.js';
 import { newRegistrationTokenInput, type RegistrationTokenService } from '../services/registration-tokens.js';
 import { newRoleInput, rolePatchInput, type RoleService } from '../services/roles.js';
-import { roleName } from '../services/validation.js';
+import { pageQuery, roleName } from '../services/validation.js';
 import type { AuditActor } from '../stores/audit.js';
 import type { AdminScope } from './authenticate.js';
 import * as shapes from './schemas.js';
@@ -213,8 +213,8 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   // Roles
   {
     method: 'get', path: '/roles', operationId: 'listRoles', summary: 'List roles', tag: 'Roles', scope: 'admin:read', mutates: false,
-    response: { status: 200, description: 'Every role, by name', schema: shapes.list(shapes.roleView) },
-    handle: async (_input, s) => ok({ items: await s.roles.list() }),
+    query: pageQuery, response: { status: 200, description: 'A page of roles', schema: shapes.page(shapes.roleView) },
+    handle: async ({ query }, s) => ok(await s.roles.list(query)),
   },
   {
     method: 'post', path: '/roles', operationId: 'createRole', summary: 'Create a role', tag: 'Roles', scope: 'admin', mutates: true,
@@ -243,8 +243,8 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   // APIs
   {
     method: 'get', path: '/apis', operationId: 'listApis', summary: 'List APIs (resource servers)', tag: 'APIs', scope: 'admin:read', mutates: false,
-    response: { status: 200, description: 'Every API, by identifier', schema: shapes.list(shapes.apiView) },
-    handle: async (_input, s) => ok({ items: await s.apis.list() }),
+    query: pageQuery, response: { status: 200, description: 'A page of APIs', schema: shapes.page(shapes.apiView) },
+    handle: async ({ query }, s) => ok(await s.apis.list(query)),
   },
   {
     method: 'post', path: '/apis', operationId: 'createApi', summary: 'Register an API: its tokens become JWTs it verifies offline', tag: 'APIs',
@@ -285,8 +285,9 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   // Registration tokens
   {
     method: 'get', path: '/registration-tokens', operationId: 'listRegistrationTokens', summary: 'List live initial access tokens', tag: 'Registration tokens',
-    scope: 'admin:read', mutates: false, response: { status: 200, description: 'Live tokens (never their values)', schema: shapes.list(shapes.registrationTokenView) },
-    handle: async (_input, s) => ok({ items: await s.registrationTokens.list() }),
+    scope: 'admin:read', mutates: false, query: pageQuery,
+    response: { status: 200, description: 'A page of live tokens (never their values)', schema: shapes.page(shapes.registrationTokenView) },
+    handle: async ({ query }, s) => ok(await s.registrationTokens.list(query)),
   },
   {
     method: 'post', path: '/registration-tokens', operationId: 'createRegistrationToken', summary: 'Issue an initial access token for dynamic registration (POST /reg)',

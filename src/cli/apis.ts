@@ -34,7 +34,7 @@ export function registerApiCommands(program: Command): void {
     .command('list')
     .description('list APIs as JSON')
     .action(async () => {
-      printJson({ items: await withGatehouse(({ services }) => services.apis.list()) });
+      printJson(await withGatehouse(({ services }) => services.apis.list({ limit: 200 })));
     });
 
   api

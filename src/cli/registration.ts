@@ -16,7 +16,7 @@ export function registerRegistrationCommands(program: Command): void {
     .command('list')
     .description('list live initial access tokens (never their values)')
     .action(async () => {
-      printJson({ items: await withGatehouse(({ services }) => services.registrationTokens.list()) });
+      printJson(await withGatehouse(({ services }) => services.registrationTokens.list({ limit: 200 })));
     });
 
   tokens

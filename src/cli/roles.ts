@@ -17,7 +17,7 @@ export function registerRoleCommands(program: Command): void {
     .command('list')
     .description('list roles as JSON')
     .action(async () => {
-      printJson({ items: await withGatehouse(({ services }) => services.roles.list()) });
+      printJson(await withGatehouse(({ services }) => services.roles.list({ limit: 200 })));
     });
 
   role

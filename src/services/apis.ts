@@ -8,7 +8,8 @@ import type { ApiRecord } from '../stores/apis.js';
 import type { AuditActor } from '../stores/audit.js';
 import { ADMIN_SCOPES, SUPPORTED_SCOPES } from './clients.js';
 import type { Stores, Transaction } from './transaction.js';
-import { parseInput } from './validation.js';
+import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
+import { pageQuery, parseInput } from './validation.js';
 
 export const API_SIGNING_ALGORITHMS = ['RS256', 'ES256'] as const;
 const RESERVED_SCOPES = new Set<string>([...SUPPORTED_SCOPES, ...ADMIN_SCOPES]);
@@ -113,8 +114,9 @@ export function createApiService(deps: {
       });
     },
 
-    async list(): Promise<ApiView[]> {
-      return (await stores.apis.list()).map(viewApi);
+    async list(query: unknown = {}): Promise<Page<ApiView>> {
+      const { limit, cursor } = parseInput(pageQuery, query);
+      return toPage(await stores.apis.page({ limit, after: cursor ? decodeCursor(cursor) : undefined }), limit, viewApi);
     },
 
     async get(id: string): Promise<ApiView> {

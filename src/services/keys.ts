@@ -91,6 +91,9 @@ export function createKeyService(deps: {
 
   async function rotate(actor: AuditActor, onlyIfOlderThanSeconds?: number): Promise<SigningKeyRecord[] | undefined> {
     const fresh = await freshKeys();
+    // Read before taking the lock: inside it only the transaction's own connection may be
+    // used (the embedded store has a single connection).
+    const retention = await deps.retiredKeyRetentionSeconds();
     return keys.exclusive(async (locked, tx) => {
       const before = await locked.list();
       if (onlyIfOlderThanSeconds !== undefined) {
@@ -101,7 +104,7 @@ export function createKeyService(deps: {
         if (!due) return undefined;
       }
       await rotateLocked(locked, fresh);
-      await locked.deleteRetiredBefore(new Date(Date.now() - (await deps.retiredKeyRetentionSeconds()) * 1000));
+      await locked.deleteRetiredBefore(new Date(Date.now() - retention * 1000));
       const after = await locked.list();
       const added = after.filter((key) => !before.some((old) => old.kid === key.kid)).map((key) => key.kid);
       await createAuditStore(tx).append(actor, { action: 'key.rotate', targetType: 'key', targetId: added.join(','), before: summary(before), after: summary(after) });

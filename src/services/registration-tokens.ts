@@ -8,7 +8,8 @@ import { sha256 } from '../crypto/random.js';
 import { AppError } from '../errors.js';
 import type { AuditActor } from '../stores/audit.js';
 import type { Stores, Transaction } from './transaction.js';
-import { parseInput } from './validation.js';
+import type { Page } from '../stores/pagination.js';
+import { pageQuery, parseInput } from './validation.js';
 
 export const REGISTRATION_POLICY = 'gatehouse-dynamic';
 const MAX_LIFETIME = 30 * 24 * 3600;
@@ -28,6 +29,15 @@ export interface RegistrationTokenView {
 }
 
 const epoch = (value: unknown) => (typeof value === 'number' ? new Date(value * 1000).toISOString() : null);
+
+function view(id: string, payload: Record<string, unknown>, expiresAt: Date | null): RegistrationTokenView {
+  return {
+    id,
+    created_at: epoch(payload.iat),
+    expires_at: expiresAt?.toISOString() ?? null,
+    policies: Array.isArray(payload.policies) ? payload.policies.map(String) : [],
+  };
+}
 
 export type RegistrationTokenService = ReturnType<typeof createRegistrationTokenService>;
 
@@ -54,18 +64,19 @@ export function createRegistrationTokenService(deps: { provider: Provider; store
       return { ...view, token };
     },
 
-    async list(): Promise<RegistrationTokenView[]> {
-      return (await stores.payloads.listByModel('InitialAccessToken')).map(({ id, payload, expiresAt }) => ({
-        id,
-        created_at: epoch(payload.iat),
-        expires_at: expiresAt?.toISOString() ?? null,
-        policies: Array.isArray(payload.policies) ? payload.policies.map(String) : [],
-      }));
+    /** Live tokens in id order; the cursor is the id of the last token of the previous page. */
+    async list(query: unknown = {}): Promise<Page<RegistrationTokenView>> {
+      const { limit, cursor } = parseInput(pageQuery, query);
+      const rows = await stores.payloads.listByModel('InitialAccessToken', { limit: limit + 1, afterId: cursor });
+      const shown = rows.slice(0, limit).map(({ id, payload, expiresAt }) => view(id, payload, expiresAt));
+      return { items: shown, next_cursor: rows.length > limit ? shown[shown.length - 1]!.id : null };
     },
 
     async revoke(id: string, actor: AuditActor): Promise<void> {
-      const existing = id.length <= 100 ? (await this.list()).find((token) => token.id === id) : undefined;
-      if (!existing) throw new AppError('not_found', `No registration token ${id}.`);
+      const row = id.length <= 100 ? await stores.payloads.find('InitialAccessToken', id) : undefined;
+      const live = row && (!row.expiresAt || row.expiresAt.getTime() > Date.now());
+      if (!live) throw new AppError('not_found', `No registration token ${id}.`);
+      const existing = view(id, row.payload, row.expiresAt);
       await transaction(async (tx) => {
         await tx.payloads.destroy('InitialAccessToken', id);
         await tx.audit.append(actor, { action: 'registration_token.revoke', targetType: 'registration_token', targetId: id, before: existing });

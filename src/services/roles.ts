@@ -6,7 +6,8 @@ import { AppError } from '../errors.js';
 import type { AuditActor } from '../stores/audit.js';
 import type { RoleRecord } from '../stores/roles.js';
 import type { Stores, Transaction } from './transaction.js';
-import { parseInput, roleName } from './validation.js';
+import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
+import { pageQuery, parseInput, roleName } from './validation.js';
 
 export const BUILT_IN_ROLES = ['admin', 'admin:read'] as const;
 
@@ -84,8 +85,9 @@ export function createRoleService(deps: { stores: Stores; transaction: Transacti
   }
 
   return {
-    async list(): Promise<RoleView[]> {
-      return (await stores.roles.list()).map(viewRole);
+    async list(query: unknown = {}): Promise<Page<RoleView>> {
+      const { limit, cursor } = parseInput(pageQuery, query);
+      return toPage(await stores.roles.page({ limit, after: cursor ? decodeCursor(cursor) : undefined }), limit, viewRole);
     },
 
     async get(name: string): Promise<RoleView> {

@@ -1,5 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
+import { afterCursor, type PageRequest } from './pagination.js';
 import type { Db } from './roles.js';
 
 export interface ApiScope {
@@ -28,6 +29,12 @@ export function createApiStore(db: Db) {
   return {
     async list(): Promise<ApiRecord[]> {
       return (await db.apiResource.findMany({ orderBy: { identifier: 'asc' } })).map(toRecord);
+    },
+
+    /** limit + 1 rows in (createdAt, id) order after the cursor. */
+    async page(page: PageRequest): Promise<ApiRecord[]> {
+      const rows = await db.apiResource.findMany({ where: afterCursor(page.after), orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: page.limit + 1 });
+      return rows.map(toRecord);
     },
 
     async findByIdentifier(identifier: string): Promise<ApiRecord | undefined> {

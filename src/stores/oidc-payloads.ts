@@ -135,12 +135,12 @@ export function createPayloadStore(prisma: Db) {
       return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
     },
 
-    /** Live artifacts of one model (e.g. initial access tokens), at most 1000. */
-    async listByModel(model: string): Promise<StoredArtifact[]> {
+    /** Live artifacts of one model (e.g. initial access tokens) in id order: `limit` of them after `afterId`. */
+    async listByModel(model: string, page: { limit: number; afterId?: string | undefined }): Promise<StoredArtifact[]> {
       const rows = await prisma.$queryRaw<RawListed[]>`
         SELECT id, payload, expires_at, consumed_at FROM oidc_payloads
-        WHERE model = ${model} AND (expires_at IS NULL OR expires_at > now())
-        ORDER BY expires_at NULLS LAST, id LIMIT 1000`;
+        WHERE model = ${model} AND (expires_at IS NULL OR expires_at > now()) AND id > ${page.afterId ?? ''}
+        ORDER BY id LIMIT ${page.limit}`;
       return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
     },
 

@@ -1,6 +1,7 @@
 import type { Prisma, PrismaClient } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
 import { AppError } from '../errors.js';
+import { afterCursor, type PageRequest } from './pagination.js';
 
 export interface RoleRecord {
   id: string;
@@ -17,6 +18,11 @@ export function createRoleStore(db: Db) {
   return {
     async list(): Promise<RoleRecord[]> {
       return db.role.findMany({ orderBy: { name: 'asc' } });
+    },
+
+    /** limit + 1 rows in (createdAt, id) order after the cursor. */
+    async page(page: PageRequest): Promise<RoleRecord[]> {
+      return db.role.findMany({ where: afterCursor(page.after), orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: page.limit + 1 });
     },
 
     async findByName(name: string): Promise<RoleRecord | undefined> {

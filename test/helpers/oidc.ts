@@ -124,7 +124,7 @@ export const UNUSED_REGISTRATION = {
 
 /** Creates the named roles that do not exist yet (users and clients can hold only existing roles). */
 export async function ensureRoles(app: TestApp, names: string[]): Promise<void> {
-  const existing = new Set((await app.app.services.roles.list()).map((role) => role.name));
+  const existing = new Set((await app.app.services.roles.list({ limit: 200 })).items.map((role) => role.name));
   for (const name of names) {
     if (!existing.has(name)) await app.app.services.roles.create({ name }, TEST_ACTOR);
   }
