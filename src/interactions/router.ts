@@ -103,6 +103,17 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     return descriptions;
   }
 
+  /** Admin API scopes asked for that the signed-in user's roles do not allow. */
+  async function refusedAdminScopes(details: Details): Promise<string[]> {
+    const missing = (details.prompt.details as { missingResourceScopes?: Record<string, string[]> }).missingResourceScopes ?? {};
+    const asked = missing[deps.adminAudience];
+    if (!asked?.length) return [];
+    const accountId = details.session?.accountId;
+    const user = accountId ? await accounts.findById(accountId) : undefined;
+    const allowed = adminScopesFor(user?.roles ?? []);
+    return asked.filter((scope) => !allowed.includes(scope));
+  }
+
   /** Records in the grant everything the consent prompt says is missing that this user may have. */
   async function grantRequested(details: Details): Promise<string> {
     const accountId = details.session?.accountId;
@@ -150,6 +161,12 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return;
     }
     if (details.prompt.name === 'consent') {
+      const refused = await refusedAdminScopes(details);
+      if (refused.length) {
+        // Granting less than asked would only bring the consent prompt back: say no.
+        await finish(ctx, { error: 'access_denied', error_description: `the user may not be granted ${refused.join(' ')} (an admin role is required)` });
+        return;
+      }
       if (client.firstParty) {
         // Trusted first-party applications never show a consent page.
         await finish(ctx, { consent: { grantId: await grantRequested(details) } });
@@ -201,6 +218,11 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name !== 'consent') throw new AppError('invalid_input', 'There is nothing to confirm for this sign-in.');
     const accountId = details.session?.accountId;
     if (!accountId) throw new AppError('invalid_input', 'Sign in first.');
+    const refused = await refusedAdminScopes(details);
+    if (refused.length) {
+      await finish(ctx, { error: 'access_denied', error_description: `the user may not be granted ${refused.join(' ')} (an admin role is required)` });
+      return;
+    }
     const grantId = await grantRequested(details);
     await consents.remember(accountId, String(details.params['client_id']), requestedScopes(details).filter(isOidcScope));
     await finish(ctx, { consent: { grantId } });
