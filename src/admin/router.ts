@@ -93,13 +93,25 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
     });
   }
 
-  // A known path with another method: 405 with Allow, as a problem.
-  router.use(async (ctx, next) => {
-    await next();
-    if (ctx.status === 405 || ctx.status === 501) {
-      const allow = ctx.response.get('Allow');
-      throw new AppError('method_not_allowed', `${ctx.method} is not allowed here.`, [], allow ? { Allow: allow } : {});
+  // Any other request below /admin ends here, so that the middleware above (problem
+  // documents, no-store, the per-IP limit, CORS preflights) runs for it too: @koa/router
+  // runs router.use() middleware only for requests that match a route.
+  const templates = ADMIN_ROUTES.map((route) => ({
+    method: route.method.toUpperCase(),
+    pattern: new RegExp(`^${ADMIN_PREFIX}${route.path.replace(/\{\w+\}/g, '[^/]+')}$`),
+  }));
+  router.all('/{*rest}', (ctx) => {
+    const allowed = new Set(templates.filter((template) => template.pattern.test(ctx.path)).map((template) => template.method));
+    if (ctx.path === `${ADMIN_PREFIX}/openapi.json`) allowed.add('GET');
+    if (!allowed.size) throw new AppError('not_found', `No admin API route ${ctx.method} ${ctx.path}.`);
+    if (allowed.has('GET')) allowed.add('HEAD');
+    const allow = [...allowed, 'OPTIONS'].join(', ');
+    if (ctx.method === 'OPTIONS') {
+      ctx.set('Allow', allow);
+      ctx.status = 204;
+      return;
     }
+    throw new AppError('method_not_allowed', `${ctx.method} is not allowed here.`, [], { Allow: allow });
   });
   return router;
 }

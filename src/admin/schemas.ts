@@ -6,7 +6,7 @@ import { SUPPORTED_AUTH_METHODS, SUPPORTED_GRANT_TYPES } from '../services/clien
 const timestamp = z.iso.datetime().describe('RFC 3339 UTC timestamp');
 
 export const clientView = z
-  .object({
+  .looseObject({
     client_id: z.string(),
     client_name: z.string(),
     application_type: z.enum(['web', 'native']),
@@ -104,7 +104,7 @@ export const keyView = z.object({
   kid: z.string(),
   alg: z.string(),
   use: z.string(),
-  status: z.enum(['current', 'retired']).describe('current keys sign; retired keys stay published for verification'),
+  status: z.enum(['next', 'current', 'retired']).describe('next keys are published before they sign; current keys sign; retired keys stay published for verification'),
   created_at: timestamp,
   activated_at: timestamp.nullable(),
   retired_at: timestamp.nullable(),

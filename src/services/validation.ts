@@ -6,13 +6,17 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../stores/pagination.js';
 
 export const roleName = z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,62}$/i, 'must be 1-63 letters, digits, ":", ".", "_" or "-"');
 
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.length
+    ? path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('')
+    : '(body)';
+}
+
 export function zodProblems(error: z.ZodError): FieldProblem[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.length
-      ? issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('')
-      : '(body)',
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys'
+    // One entry per unknown member, named where it is (a body field or a query parameter).
+    ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
+    : [{ field: fieldName(issue.path), message: issue.message }]));
 }
 
 /** Parses input with schema, or throws an invalid_input AppError naming each bad field. */

@@ -1,6 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
-import { afterCursor, type PageRequest } from './pagination.js';
+import { afterCursor, likeLiteral, type PageRequest } from './pagination.js';
 import type { Db } from './roles.js';
 
 export interface ClientRecord {
@@ -118,7 +118,7 @@ export function createClientStore(db: Db) {
         where: {
           AND: [
             afterCursor(page.after),
-            filter.q ? { OR: [{ name: { contains: filter.q, mode: 'insensitive' } }, { id: filter.q }] } : {},
+            filter.q ? { OR: [{ name: { contains: likeLiteral(filter.q), mode: 'insensitive' } }, { id: filter.q }] } : {},
             filter.disabled !== undefined ? { disabled: filter.disabled } : {},
             filter.dynamic !== undefined ? { dynamic: filter.dynamic } : {},
             filter.role !== undefined ? { roles: { some: { role: { name: filter.role } } } } : {},

@@ -46,3 +46,8 @@ export function toPage<Row extends { createdAt: Date; id: string }, T>(rows: Row
   const last = shown[shown.length - 1];
   return { items: shown.map(view), next_cursor: more && last ? encodeCursor(last.createdAt, last.id) : null };
 }
+
+/** A search term for Prisma's contains (SQL LIKE/ILIKE, escape character \): %, _ and \ match themselves. */
+export function likeLiteral(term: string): string {
+  return term.replace(/[\\%_]/g, '\\$&');
+}

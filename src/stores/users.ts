@@ -1,6 +1,6 @@
 import { Prisma } from '@prisma/client';
 import { mapPrismaError } from '../db/errors.js';
-import { afterCursor, type PageRequest } from './pagination.js';
+import { afterCursor, likeLiteral, type PageRequest } from './pagination.js';
 import type { Db } from './roles.js';
 
 export interface UserRecord {
@@ -144,7 +144,7 @@ export function createUserStore(prisma: Db) {
           AND: [
             afterCursor(page.after),
             filter.q
-              ? { OR: [{ email: { contains: filter.q, mode: 'insensitive' } }, { username: { contains: filter.q, mode: 'insensitive' } }] }
+              ? { OR: [{ email: { contains: likeLiteral(filter.q), mode: 'insensitive' } }, { username: { contains: likeLiteral(filter.q), mode: 'insensitive' } }] }
               : {},
             filter.email !== undefined ? { email: filter.email } : {},
             filter.username !== undefined ? { username: filter.username } : {},

@@ -359,6 +359,9 @@ describe('users', () => {
     expect(expectJson(await api('GET', `/users?q=${tag}_name`), 200).items.map((user: any) => user.id)).toEqual([byUsername.id]);
     expect(expectJson(await api('GET', `/users?email=${encodeURIComponent(byEmail.email.toUpperCase())}`), 200).items.map((user: any) => user.id)).toEqual([byEmail.id]);
     expect(expectJson(await api('GET', `/users?q=nobody-${tag}`), 200)).toEqual({ items: [], next_cursor: null });
+    // LIKE wildcards in q are plain characters: no address here contains % or a second _.
+    expect(expectJson(await api('GET', '/users?q=%25'), 200).items).toEqual([]);
+    expect(expectJson(await api('GET', '/users?q=__'), 200).items).toEqual([]);
   });
 
   test('given a user, when GET names an unknown or malformed id, then 404 problem', async () => {
@@ -442,7 +445,7 @@ describe('users', () => {
     });
 
     test('given a signed-in user, when sessions and grants are listed, then the session names the client and the grant its scopes', async () => {
-      await api('DELETE', `/users/${user.id}/sessions`);
+      expectNoContent(await api('DELETE', `/users/${user.id}/sessions`));
       audited('user.revoke_all_sessions', user.id);
       const tokens = await userTokens(app, { clientId: client.client_id, clientSecret: secret }, user.email, { password: NEW_PASSWORD, scope: 'openid email offline_access' });
       expect(tokens.status).toBe(200);
@@ -457,7 +460,7 @@ describe('users', () => {
     });
 
     test('given a grant with a refresh token, when the grant is revoked through the API, then the refresh token and access token fail and the grant is gone', async () => {
-      await api('DELETE', `/users/${user.id}/sessions`);
+      expectNoContent(await api('DELETE', `/users/${user.id}/sessions`));
       audited('user.revoke_all_sessions', user.id);
       const tokens = await userTokens(app, { clientId: client.client_id, clientSecret: secret }, user.email, { password: NEW_PASSWORD, scope: 'openid offline_access' });
       expect(tokens.status).toBe(200);
@@ -638,30 +641,40 @@ describe('signing keys', () => {
     expect(response.text).not.toMatch(/"d"\s*:/);
   });
 
-  test('given current keys, when rotated, then new current keys exist for each algorithm and the old ones are retired', async () => {
+  test('given current keys, when rotated, then each algorithm has a different current key and the previous current keys are retired', async () => {
     const response = await api('POST', '/keys/rotate');
     after = expectJson(response, 200).items;
     expect(response.text).not.toMatch(/"d"\s*:/);
-    const oldKids = new Set(before.map((key) => key.kid));
+    const previousCurrent = before.filter((key) => key.status === 'current');
     const current = after.filter((key) => key.status === 'current');
     expect(current.map((key) => key.alg).sort()).toEqual(['ES256', 'RS256']);
     for (const key of current) {
-      expect(oldKids.has(key.kid)).toBe(false);
+      expect(previousCurrent.map((old) => old.kid)).not.toContain(key.kid);
       expect(key.activated_at).toMatch(ISO_UTC);
       expect(key.retired_at).toBeNull();
     }
-    for (const old of before.filter((key) => key.status === 'current')) {
+    for (const old of previousCurrent) {
       expect(after.find((key) => key.kid === old.kid)).toEqual(expect.objectContaining({ status: 'retired', retired_at: expect.stringMatching(ISO_UTC) }));
     }
-    const newKids = current.map((key) => key.kid);
-    audited('key.rotate', (id) => id.split(',').sort().join(',') === [...newKids].sort().join(','));
+    for (const key of after) for (const member of PRIVATE_JWK_MEMBERS) expect(key.public_jwk).not.toHaveProperty(member);
+    // The event names the keys the rotation brought in.
+    const beforeKids = new Set(before.map((key) => key.kid));
+    const introduced = after.filter((key) => !beforeKids.has(key.kid) || (key.status === 'current' && !previousCurrent.some((old) => old.kid === key.kid))).map((key) => key.kid);
+    audited('key.rotate', (id) => id.length > 0 && id.split(',').every((kid) => introduced.includes(kid)));
     expect(expectJson(await api('GET', '/keys'), 200).items).toEqual(after);
   });
 
-  test('given a rotation through the admin API, when the JWKS is fetched, then it publishes the new current keys next to the retired ones (checklist D6)', async () => {
-    const jwks = (await (await fetch(`${app.origin}/jwks`)).json()) as { keys: Array<{ kid: string }> };
-    const published = jwks.keys.map((key) => key.kid).sort();
-    expect(published).toEqual(expect.arrayContaining(after.map((key) => key.kid)));
+  test('given a rotation through the admin API, when the JWKS is fetched and a user signs in, then every listed key is published and new ID tokens carry the new current kid (checklist D6)', async () => {
+    const jwks = (await (await fetch(`${app.origin}/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
+    expect(jwks.keys.map((key) => key.kid)).toEqual(expect.arrayContaining(after.map((key) => key.kid)));
+    for (const key of jwks.keys) for (const member of PRIVATE_JWK_MEMBERS) expect(key).not.toHaveProperty(member);
+
+    const { client, secret } = await createClient({ client_name: 'After rotation', redirect_uris: [REDIRECT_URI] });
+    const user = await createUser();
+    const tokens = await userTokens(app, { clientId: client.client_id, clientSecret: secret }, user.email, { scope: 'openid' });
+    expect(tokens.status).toBe(200);
+    const header = JSON.parse(Buffer.from(tokens.body.id_token!.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string; alg: string };
+    expect(header).toEqual(expect.objectContaining({ alg: 'RS256', kid: after.find((key) => key.status === 'current' && key.alg === 'RS256').kid }));
   });
 });
 
