@@ -63,20 +63,21 @@ export function createKeyService(deps: {
     return { kid, alg, use: 'sig', publicJwk, privateJwkCiphertext: secretBox.seal(JSON.stringify(privateJwk), 'signing-key') };
   }
 
-  /** Promotes each algorithm's next key (or a fresh one) to current and publishes a new next key. */
   type GeneratedKey = Awaited<ReturnType<typeof generate>>;
 
+  /** Makes the published next key of `alg` current, or `fresh` when there is none. */
+  async function promoteNext(locked: KeyOperations, existing: SigningKeyRecord[], alg: string, fresh: GeneratedKey): Promise<void> {
+    const next = existing.find((key) => key.alg === alg && key.status === 'next');
+    if (!next) await locked.addNext(fresh);
+    await locked.promote(next?.kid ?? fresh.kid, alg);
+  }
+
+  /** Promotes each algorithm's next key (or a fresh one) to current and publishes a new next key. */
   async function rotateLocked(locked: KeyOperations, fresh: Map<string, GeneratedKey[]>): Promise<void> {
     const existing = await locked.list();
     for (const alg of SIGNING_ALGORITHMS) {
       const [first, second] = fresh.get(alg)!;
-      const next = existing.find((key) => key.alg === alg && key.status === 'next');
-      if (next) {
-        await locked.promote(next.kid, alg);
-      } else {
-        await locked.addNext(first!);
-        await locked.promote(first!.kid, alg);
-      }
+      await promoteNext(locked, existing, alg, first!);
       await locked.addNext(second!);
     }
   }
@@ -128,13 +129,7 @@ export function createKeyService(deps: {
         for (const alg of SIGNING_ALGORITHMS) {
           const [first, second] = fresh.get(alg)!;
           if (!existing.some((key) => key.alg === alg && key.status === 'current')) {
-            const next = existing.find((key) => key.alg === alg && key.status === 'next');
-            if (next) {
-              await locked.promote(next.kid, alg);
-            } else {
-              await locked.addNext(first!);
-              await locked.promote(first!.kid, alg);
-            }
+            await promoteNext(locked, existing, alg, first!);
             changed = true;
           }
           const refreshed = await locked.list();
