@@ -104,7 +104,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     adminKoa.use(adminRouter.routes());
     adminKoa.use(adminRouter.allowedMethods());
   }
-  await services.followClientChanges();
+  await services.followChanges();
 
   // Registration needs an initial access token, and is rate-limited besides (checklist C7).
   koa.use(limitPerIp({ perMinute: config.registrationPerMinute, applies: (ctx) => ctx.method === 'POST' && ctx.path === '/reg' }));

@@ -80,8 +80,8 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
         await tx.$executeRaw`SELECT pg_notify(${KEY_CHANGES_CHANNEL}, 'keys')`;
       },
     }),
-    /** Keeps this instance's client cache in step with changes made by any instance. */
-    async followClientChanges(): Promise<void> {
+    /** Keeps this instance's client and API caches in step with changes made by any instance. */
+    async followChanges(): Promise<void> {
       await db.listen(CLIENT_CHANGES_CHANNEL, (clientId) => clients.forget(clientId), () => clients.forgetAll());
       await db.listen(API_CHANGES_CHANNEL, (identifier) => apis.forget(identifier), () => apis.forgetAll());
     },
