@@ -80,7 +80,18 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(interactions.allowedMethods());
 
   const adminRouter = createAdminRouter({
-    services,
+    // The instance that rotates signs with the new keys before the call returns.
+    services: {
+      ...services,
+      keys: {
+        ...services.keys,
+        rotate: async (actor) => {
+          const keys = await services.keys.rotate(actor);
+          await keySync.reload();
+          return keys;
+        },
+      },
+    },
     authenticate: createAdminAuthenticator({ provider, accounts: services.accounts, audience: config.admin.audience }),
     logger,
     serverUrl: `${config.admin.port === undefined ? config.issuer : `http://${config.admin.host}:${config.admin.port}`}${ADMIN_PREFIX}`,

@@ -3,7 +3,7 @@
 // list), parsed and validated at start, and handed around as a frozen object.
 import { z } from 'zod';
 
-const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const durationSeconds = (fallback: number, max = 10 * 365 * 24 * 3600) => z.coerce.number().int().positive().max(max).default(fallback);
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -56,8 +56,8 @@ export const settings = {
     doc: 'Trust `X-Forwarded-*` headers (set only when a reverse proxy you control terminates TLS in front of Gatehouse).',
   },
   AUTHORIZATION_CODE_TTL: { schema: durationSeconds(60), doc: 'Authorization code lifetime, seconds.' },
-  ACCESS_TOKEN_TTL: { schema: durationSeconds(900), doc: 'Access token lifetime, seconds.' },
-  CLIENT_CREDENTIALS_TTL: { schema: durationSeconds(600), doc: 'Client-credentials access token lifetime, seconds.' },
+  ACCESS_TOKEN_TTL: { schema: durationSeconds(900, 3600), doc: 'Access token lifetime, seconds (at most 3600).' },
+  CLIENT_CREDENTIALS_TTL: { schema: durationSeconds(600, 3600), doc: 'Client-credentials access token lifetime, seconds (at most 3600).' },
   ID_TOKEN_TTL: { schema: durationSeconds(3600), doc: 'ID token lifetime, seconds.' },
   REFRESH_TOKEN_TTL: {
     schema: durationSeconds(14 * 24 * 3600),
@@ -237,6 +237,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Gatehouse itself serves plain HTTP: an https issuer means a TLS-terminating proxy in
     // front, whose X-Forwarded-Proto must be trusted for Secure cookies to be set.
     problems.push('TRUST_PROXY: must be true when ISSUER is https (Gatehouse runs behind a TLS-terminating proxy)');
+  }
+  if (config.keys.rotationInterval > 0 && config.keys.jwksMaxAge >= config.keys.rotationInterval) {
+    // A cached JWKS must turn over within the time a next key is published before it signs.
+    problems.push(`JWKS_MAX_AGE: must be less than KEY_ROTATION_INTERVAL (${config.keys.rotationInterval} s)`);
   }
   if (config.env === 'production') problems.push(...productionProblems(config));
   if (problems.length > 0) throw new ConfigError(problems);

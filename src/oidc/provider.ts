@@ -313,7 +313,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         const roles = ctx.oidc.client?.['gatehouse_roles'];
         return Array.isArray(roles) && roles.length ? { roles } : undefined;
       }
-      const scopes = String((token as { scope?: string }).scope ?? '').split(' ');
+      // A token for an API carries only the API's scopes; whether the user let the client
+      // see their roles is in the scopes of the code or refresh token it came from.
+      const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
+      const forApi = Boolean((token as { resourceServer?: unknown }).resourceServer);
+      const scopes = String((forApi && source ? source.scope : (token as { scope?: string }).scope) ?? '').split(' ');
       const roles = (ctx.oidc.account as { roles?: string[] } | undefined)?.roles;
       return scopes.includes('roles') && roles ? { roles } : undefined;
     },

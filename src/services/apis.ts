@@ -33,7 +33,8 @@ const apiFields = {
   name: z.string().trim().min(1).max(200),
   scopes: z.array(apiScope).max(100)
     .refine((scopes) => new Set(scopes.map((scope) => scope.name)).size === scopes.length, 'scope names must be unique'),
-  access_token_ttl: z.number().int().min(60).max(24 * 3600).describe('Access token lifetime, seconds'),
+  // At most an hour (RFC 9700 §4.10.2, checklist D4): a JWT cannot be revoked before it expires.
+  access_token_ttl: z.number().int().min(60).max(3600).describe('Access token lifetime, seconds (60 to 3600)'),
   signing_alg: z.enum(API_SIGNING_ALGORITHMS).describe('Algorithm its access tokens are signed with'),
 };
 

@@ -30,7 +30,10 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
   // until every verifier's cached copy of the JWKS has been fetched again.
   const retiredKeyRetentionSeconds = async () => {
     const apiLifetimes = (await stores.apis.list()).map((api) => api.accessTokenTtl);
-    return Math.max(config.ttl.accessToken, config.ttl.idToken, config.ttl.clientCredentials, ...apiLifetimes) + config.keys.jwksMaxAge;
+    // An instance that missed the change notice signs with the old key for up to one
+    // refresh interval more.
+    return Math.max(config.ttl.accessToken, config.ttl.idToken, config.ttl.clientCredentials, ...apiLifetimes)
+      + config.keys.refreshInterval + config.keys.jwksMaxAge;
   };
 
   // Sent inside the changing transaction, so other instances hear of it only once it is

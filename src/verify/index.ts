@@ -17,7 +17,7 @@ export interface VerifierOptions {
   clockToleranceSeconds?: number;
   /** How long a fetched key set is trusted before it is fetched again, ms (default 10 minutes). */
   cacheMaxAgeMs?: number;
-  /** Least time between two fetches of the key set, ms (default 30 s). */
+  /** Least time between two fetches of the key set for an unknown key id, ms (default 1 s). */
   cooldownMs?: number;
 }
 
@@ -78,7 +78,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const jwksUri = options.jwksUri ?? (await discoverJwksUri(issuer));
       keySet = createRemoteJWKSet(new URL(jwksUri), {
         cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
-        cooldownDuration: options.cooldownMs ?? 30_000,
+        // Short: a token signed by a key published since the last fetch must not wait long.
+        cooldownDuration: options.cooldownMs ?? 1_000,
       });
       return keySet;
     })().catch((error: unknown) => {
@@ -160,13 +161,13 @@ export async function authorize(verifier: Verifier, authorization: string | unde
 }
 
 /** RFC 6750 §3 challenge and body for a refusal. */
-export function challengeFor(error: TokenError, realm: string, hadToken: boolean): { header: string; body: { error: string; error_description: string } } {
+export function challengeFor(error: TokenError, realm: string, hadToken: boolean): { header: string; body: { error?: string; error_description: string } } {
   const quote = (value: string) => value.replace(/["\\]/g, '');
   // No credentials at all: a bare challenge without an error code (RFC 6750 §3.1).
   const header = hadToken
     ? `Bearer realm="${quote(realm)}", error="${error.code}", error_description="${quote(error.message)}"${error.scope ? `, scope="${quote(error.scope)}"` : ''}`
     : `Bearer realm="${quote(realm)}"`;
-  return { header, body: { error: error.code, error_description: error.message } };
+  return { header, body: hadToken ? { error: error.code, error_description: error.message } : { error_description: error.message } };
 }
 
 /** Koa middleware: verified claims on ctx.state.auth, or 401/403 with WWW-Authenticate. */

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ADMIN_ROUTES } from '../../src/admin/routes.js';
 import { startApp, usingPostgres, type TestApp } from '../helpers/app.js';
 import {
-  adminRequest, basicAuthorization, clientCredentialsToken, createAdminClient, expectProblem, fillPath, problemFields,
+  adminRequest, basicAuthorization, clientCredentialsToken, createAdminClient, expectProblem, fillPath, problemFields, readAdminResponse,
   type AdminCredentials, type AdminResponse,
 } from '../helpers/admin.js';
 import { Browser, PASSWORD, REDIRECT_URI, TEST_ACTOR, createUser, registerClient, submitConsent, submitLogin } from '../helpers/oidc.js';
@@ -51,20 +51,13 @@ async function call<T = any>(target: TestApp, token: string | undefined, method:
 
 /** A request with a raw body and headers of the test's choosing (content types, sizes, bytes). */
 async function raw(target: TestApp, token: string, method: string, path: string, body: string | Uint8Array, contentType: string | undefined): Promise<AdminResponse> {
-  const response = await fetch(`${target.adminOrigin}/admin${path}`, {
+  const response = await readAdminResponse(await fetch(`${target.adminOrigin}/admin${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(contentType ? { 'content-type': contentType } : {}) },
     body: body as RequestInit['body'],
-  });
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  recorded.push({ operation: operationOf(method, `/admin${path}`), status: response.status, text });
-  return { status: response.status, headers: response.headers, body: parsed, text };
+  }));
+  recorded.push({ operation: operationOf(method, `/admin${path}`), status: response.status, text: response.text });
+  return response;
 }
 
 function ok(response: AdminResponse, status = 200): any {

@@ -2,7 +2,9 @@
 // from the real token endpoint, and JSON requests to /admin.
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from '@jest/globals';
+import type { ProblemDocument } from '../../src/http/problem.js';
 import type { TestApp } from './app.js';
+import { basicHeader } from './http.js';
 import { TEST_ACTOR } from './oidc.js';
 import { Browser, REDIRECT_URI, signIn } from './oidc.js';
 
@@ -29,7 +31,7 @@ export async function clientCredentialsToken(app: TestApp, credentials: AdminCre
   const response = await fetch(`${app.origin}/token`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret)}`).toString('base64')}`,
+      authorization: basicHeader(credentials.clientId, credentials.clientSecret),
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams({ grant_type: 'client_credentials', ...params }),
@@ -75,6 +77,11 @@ export async function adminRequest<T = any>(
     },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
+  return readAdminResponse<T>(response);
+}
+
+/** An admin API answer read in full; the body parsed as JSON, or undefined when empty or not JSON. */
+export async function readAdminResponse<T = any>(response: Response): Promise<AdminResponse<T>> {
   const text = await response.text();
   let parsed: unknown;
   try {
@@ -89,32 +96,20 @@ export async function adminRequest<T = any>(
 // Helpers for the admin API suites (test/admin/).
 
 /** Client credentials in a Basic header as RFC 6749 §2.3.1 wants them: form-encoded, then base64. */
-export function basicAuthorization(clientId: string, clientSecret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
-}
-
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  request_id?: string;
-  errors?: Array<{ field: string; message: string }>;
-}
+export const basicAuthorization = basicHeader;
 
 /**
  * Asserts an RFC 9457 problem document from the admin API: the status, the
  * application/problem+json type, no-store, the members every problem has and, when given,
  * the Gatehouse problem code (`urn:gatehouse:problem:<code>`). Returns the document.
  */
-export function expectProblem(response: AdminResponse, status: number, code?: string): ProblemBody {
+export function expectProblem(response: AdminResponse, status: number, code?: string): ProblemDocument {
   expect({ status: response.status, contentType: response.headers.get('content-type') ?? '', text: response.text.slice(0, 400) }).toEqual({
     status,
     contentType: expect.stringMatching(/^application\/problem\+json\b/),
     text: expect.any(String),
   });
-  const body = response.body as ProblemBody;
+  const body = response.body as ProblemDocument;
   expect(body).toEqual(expect.objectContaining({
     type: code ? `urn:gatehouse:problem:${code}` : expect.stringMatching(/^urn:gatehouse:problem:[a-z_]+$/),
     title: expect.any(String),
@@ -128,7 +123,7 @@ export function expectProblem(response: AdminResponse, status: number, code?: st
 
 /** The `field` of every entry in a problem's `errors`. */
 export function problemFields(response: AdminResponse): string[] {
-  return ((response.body as ProblemBody | undefined)?.errors ?? []).map((entry) => entry.field);
+  return ((response.body as ProblemDocument | undefined)?.errors ?? []).map((entry) => entry.field);
 }
 
 /** Fills an OpenAPI path template (`/clients/{id}/roles/{name}`) with URL-encoded values. */

@@ -100,11 +100,16 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   const appSecrets: Secrets = config.secretKey && config.cookieKeys ? { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] } : secrets;
   const app = await createApp({ config, db, secrets: appSecrets, logger });
   server.on('request', app.koa.callback());
+  // Tests share one process with the server: a long pause of the event loop (argon2,
+  // the embedded database) must not let the server drop a kept-alive connection just as
+  // the client reuses it for a POST, which fetch does not retry.
+  server.keepAliveTimeout = 60_000;
   // With ADMIN_PORT set (any value; tests pick a free port), the admin API gets its own server.
   let adminServer: Server | undefined;
   let adminOrigin = origin;
   if (app.adminKoa) {
     const admin = createServer(app.adminKoa.callback());
+    admin.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => admin.listen(0, '127.0.0.1', resolve));
     adminServer = admin;
     adminOrigin = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;

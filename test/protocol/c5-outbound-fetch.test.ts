@@ -7,10 +7,10 @@
 // Redirects, body caps and the deadline against a live server are covered by
 // test/unit/outbound-fetch.test.ts (they need a server the strict fetch may reach).
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { AppError } from '../../src/errors.js';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { tcpTarpit, type Listener } from '../helpers/listeners.js';
 import { formAction, inputValue, type Hop } from '../helpers/browser.js';
 import {
   Browser, POST_LOGOUT_URI, authRequest, createUser, exchange, registerClient, relyingParty, signIn, type RegisteredClient,
@@ -37,34 +37,12 @@ let endSessionEndpoint: string;
 let privateKey: CryptoKey;
 let publicJwk: Record<string, unknown>;
 
-interface Listener {
-  port: number;
-  connections: number;
-  close(): Promise<void>;
-}
-
 const listeners: Listener[] = [];
 
 /** Accepts TCP connections on every loopback address and never answers. */
 async function tarpit(): Promise<Listener> {
-  const server: Server = createServer(() => undefined);
-  const sockets = new Set<Socket>();
-  const listener: Listener = {
-    port: 0,
-    connections: 0,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  server.on('connection', (socket: Socket) => {
-    listener.connections += 1;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
   // '::' also takes IPv4 connections, so whatever "localhost" resolves to lands here.
-  await new Promise<void>((resolve) => server.listen(0, '::', resolve));
-  listener.port = (server.address() as AddressInfo).port;
+  const listener = await tcpTarpit('::');
   listeners.push(listener);
   return listener;
 }

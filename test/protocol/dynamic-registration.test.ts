@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { adminRequest, adminToken, type AdminResponse } from '../helpers/admin.js';
 import { Browser } from '../helpers/browser.js';
+import { call as httpCall, collectKeys, expectStatus, type CallInit, type Reply as HttpReply } from '../helpers/http.js';
 import {
   REDIRECT_URI, authRequest, createUser, exchange, oidc, registerClient, relyingParty, submitConsent, submitLogin,
   type RegisteredClient,
@@ -16,41 +17,10 @@ import {
 // ---------------------------------------------------------------------------------------
 // HTTP plumbing
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: Record<string, any> | undefined;
-}
+/** Bodies here are read field by field, deep into the JSON: typed loosely on purpose. */
+type Reply = HttpReply<Record<string, any>>;
 
-async function call(url: string, init: { method?: string; json?: unknown; bearer?: string; form?: Record<string, string>; basic?: [string, string] } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  let body: string | undefined;
-  if (init.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(init.json);
-  } else if (init.form) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(init.form).toString();
-  }
-  if (init.bearer !== undefined) headers.authorization = `Bearer ${init.bearer}`;
-  if (init.basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(init.basic[0])}:${encodeURIComponent(init.basic[1])}`).toString('base64')}`;
-  const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, redirect: 'manual' });
-  const text = await response.text();
-  let parsed: Record<string, any> | undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value && typeof value === 'object' && !Array.isArray(value)) parsed = value as Record<string, any>;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, body: parsed };
-}
-
-/** The status, shown with the start of the body when it is not the expected one. */
-function expectStatus(reply: { status: number; text: string }, status: number): void {
-  expect(`${reply.status} ${reply.text.slice(0, 400)}`).toMatch(new RegExp(`^${status}\\b`));
-}
+const call = (url: string, init?: CallInit): Promise<Reply> => httpCall<Record<string, any>>(url, init);
 
 /** An RFC 6750 §3 refusal of a bearer token: 401, invalid_token, a Bearer challenge. */
 function expectInvalidToken(reply: Reply, options: { challengeNamesError: boolean }): void {
@@ -73,17 +43,6 @@ function expectRegistrationError(reply: Reply, errors: string[]): void {
 function expectOAuthError(reply: Reply, status: number, error: string): void {
   expectStatus(reply, status);
   expect(reply.body?.error).toBe(error);
-}
-
-function collectKeys(value: unknown, keys: string[] = []): string[] {
-  if (Array.isArray(value)) value.forEach((item) => collectKeys(item, keys));
-  else if (value && typeof value === 'object') {
-    for (const [key, child] of Object.entries(value)) {
-      keys.push(key);
-      collectKeys(child, keys);
-    }
-  }
-  return keys;
 }
 
 /** Neither the secret's value nor any member named like a secret appears in an admin API answer. */

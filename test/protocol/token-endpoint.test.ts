@@ -6,69 +6,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { startApp, type TestApp } from '../helpers/app.js';
+import { call, type CallInit, type Form, type Reply } from '../helpers/http.js';
 import {
   Browser, POST_LOGOUT_URI, REDIRECT_URI, createUser, registerClient, signIn, type RegisteredClient, TEST_ACTOR,
 } from '../helpers/oidc.js';
 
 // ---------------------------------------------------------------------------------------
 // HTTP plumbing
-
-type Form = Record<string, string> | Array<[string, string]> | string;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  /** Parsed JSON body, or undefined when the body is not JSON. */
-  body: Record<string, unknown> | undefined;
-}
-
-interface CallInit {
-  method?: string;
-  form?: Form;
-  json?: unknown;
-  raw?: string;
-  contentType?: string;
-  basic?: [string, string];
-  authorization?: string;
-  headers?: Record<string, string>;
-}
-
-function encodeForm(form: Form): string {
-  return typeof form === 'string' ? form : new URLSearchParams(form).toString();
-}
-
-/** HTTP Basic credentials as RFC 6749 §2.3.1 wants them: form-encoded, then base64. */
-function basicHeader(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
-
-async function call(url: string, init: CallInit = {}): Promise<Reply> {
-  const headers: Record<string, string> = { ...init.headers };
-  let body: string | undefined;
-  if (init.form !== undefined) {
-    body = encodeForm(init.form);
-    headers['content-type'] ??= 'application/x-www-form-urlencoded';
-  } else if (init.json !== undefined) {
-    body = JSON.stringify(init.json);
-    headers['content-type'] ??= 'application/json';
-  } else if (init.raw !== undefined) {
-    body = init.raw;
-  }
-  if (init.contentType !== undefined) headers['content-type'] = init.contentType;
-  if (init.basic) headers.authorization = basicHeader(...init.basic);
-  if (init.authorization !== undefined) headers.authorization = init.authorization;
-  const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, redirect: 'manual' });
-  const text = await response.text();
-  let parsed: Record<string, unknown> | undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value && typeof value === 'object' && !Array.isArray(value)) parsed = value as Record<string, unknown>;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, body: parsed };
-}
 
 // RFC 6749 §5.2 codes, plus invalid_target (RFC 8707 §2) and unsupported_token_type (RFC 7009 §2.2.1).
 const OAUTH_ERROR_CODES = new Set([

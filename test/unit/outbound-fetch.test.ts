@@ -6,15 +6,15 @@
 // `ca` option; verification stays on).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   DEFAULT_TIMEOUT_MS, FETCH_BODY_LIMITS, classifyAddress, createOutboundFetch, isPublicAddress, OutboundFetchError,
   type AddressClass, type OutboundFetchErrorCode,
 } from '../../src/oidc/outbound-fetch.js';
+import { listen, tcpTarpit, type Listener } from '../helpers/listeners.js';
 
 // ---------------------------------------------------------------------------------------
 describe('classifyAddress', () => {
@@ -109,46 +109,24 @@ afterAll(() => {
   rmSync(certDir, { recursive: true, force: true });
 });
 
-interface Listener {
-  port: number;
-  /** TCP connections accepted so far. */
-  connections: number;
-  close(): Promise<void>;
-}
-
 const servers: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-async function listen(server: TcpServer | HttpsServer, host: string): Promise<Listener> {
-  const sockets = new Set<Socket>();
-  const listener: Listener = {
-    port: 0,
-    connections: 0,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  server.on('connection', (socket: Socket) => {
-    listener.connections += 1;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  listener.port = (server.address() as AddressInfo).port;
+/** A listener closed after the test. */
+function track(listener: Listener): Listener {
   servers.push(listener);
   return listener;
 }
 
 /** Accepts TCP connections and never says a word: a tarpit, and a connection counter. */
-function tcpServer(host = '::'): Promise<Listener> {
-  return listen(createTcpServer(() => undefined), host);
+async function tcpServer(host = '::'): Promise<Listener> {
+  return track(await tcpTarpit(host));
 }
 
-function httpsServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listener> {
-  return listen(createHttpsServer({ cert, key }, handler), '127.0.0.1');
+async function httpsServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listener> {
+  return track(await listen(createHttpsServer({ cert, key }, handler), '127.0.0.1'));
 }
 
 async function expectFailure(promise: Promise<unknown>, code: OutboundFetchErrorCode): Promise<OutboundFetchError> {
