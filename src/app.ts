@@ -2,6 +2,7 @@
 // oidc-provider mounted at the issuer root. It never listens; src/main.ts does.
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
+import compose from 'koa-compose';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.js';
@@ -58,7 +59,8 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(requestEnvelope(logger));
 
   const adminMounted = config.admin.port === undefined;
-  koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && (path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`)) }));
+  const isAdminPath = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
+  koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && isAdminPath(path) }));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
 
   const health = createHealthRouter({ db, keysLoaded: () => ['RS256', 'ES256'].every((alg) => keySync.signingAlgorithms().includes(alg)) });
@@ -104,8 +106,10 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   });
   let adminKoa: Koa | undefined;
   if (config.admin.port === undefined) {
-    koa.use(adminRouter.routes());
-    koa.use(adminRouter.allowedMethods());
+    // Only /admin requests go through the admin router: the token endpoint and the rest
+    // of the protocol do not pay for matching its routes.
+    const adminRoutes = compose([adminRouter.routes(), adminRouter.allowedMethods()] as Koa.Middleware[]);
+    koa.use((ctx, next) => (isAdminPath(ctx.path) ? adminRoutes(ctx, next) : next()));
   } else {
     // Its own listener (checklist G3): the public origin answers /admin with 404.
     adminKoa = new Koa({ proxy: config.trustProxy });
