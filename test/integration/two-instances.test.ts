@@ -87,9 +87,11 @@ describePostgres('two instances on one PostgreSQL', () => {
     const [one, two] = await startTogether(2);
     try {
       const [jwksOne, jwksTwo] = await Promise.all([one!, two!].map((instance) => fetch(`${instance.origin}/jwks`).then((r) => r.json())));
-      expect(jwksOne.keys).toHaveLength(2);
+      // A current and a next key per algorithm, made once for both instances.
+      expect(jwksOne.keys).toHaveLength(4);
       expect(jwksTwo).toEqual(jwksOne);
-      expect(await one!.db.prisma.signingKey.count()).toBe(2);
+      const stored = await one!.db.prisma.signingKey.findMany({ select: { alg: true, status: true } });
+      expect(stored.map((key) => `${key.alg}:${key.status}`).sort()).toEqual(['ES256:current', 'ES256:next', 'RS256:current', 'RS256:next']);
     } finally {
       await two!.stop();
       await one!.destroy();
