@@ -729,8 +729,13 @@ async function main() {
     };
     const cli = (args, input) => JSON.parse(execFileSync(process.execPath, ['bin/gatehouse.js', ...args], { cwd: BUILD, env: gatehouseEnv, input, encoding: 'utf8' }));
     const password = randomBytes(18).toString('base64url');
-    const serviceClient = cli(['client', 'create', '--name', 'Bench service', '--grant-type', 'client_credentials']);
-    const webClient = cli(['client', 'create', '--name', 'Bench web app', '--redirect-uri', REDIRECT_URI, '--scope', 'openid profile email offline_access', '--first-party']);
+    // `client create` prints { client, client_secret }.
+    const createClient = (args) => {
+      const created = cli(['client', 'create', ...args]);
+      return { ...created.client, client_secret: created.client_secret };
+    };
+    const serviceClient = createClient(['--name', 'Bench service', '--grant-type', 'client_credentials']);
+    const webClient = createClient(['--name', 'Bench web app', '--redirect-uri', REDIRECT_URI, '--scope', 'openid profile email offline_access', '--first-party']);
     const user = { ...cli(['user', 'create', '--email', 'bench.user@example.com', '--name', 'Bench User', '--email-verified', '--password-stdin'], `${password}\n`), password };
     log(`schema ${schema}: clients ${serviceClient.client_id} (client credentials), ${webClient.client_id} (code flow, first-party), user ${user.id}`);
     const fixtures = { serviceClient, webClient, user };
