@@ -14,7 +14,7 @@ import { createGatehouse } from './gatehouse.js';
 import { startKeySync, type KeySync } from './oidc/key-sync.js';
 import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
-import { createMetrics, createMetricsRouter } from './http/metrics.js';
+import { createMetrics, createMetricsRouter, routeLabel } from './http/metrics.js';
 import { cacheableJwks } from './http/jwks-caching.js';
 import { limitPerIp } from './http/rate-limit.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
@@ -170,7 +170,9 @@ function requestEnvelope(logger: Logger) {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
     } finally {
-      logger.debug({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+      // The route pattern, never the raw path: paths can carry codes and ids.
+      const clientId = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId;
+      logger.debug({ requestId, method: ctx.method, route: routeLabel(ctx.path), status: ctx.status, ms: Math.round(performance.now() - started), clientId }, 'request');
     }
   };
 }

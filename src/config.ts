@@ -51,6 +51,10 @@ export const settings = {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     doc: 'Log verbosity.',
   },
+  LOG_FORMAT: {
+    schema: z.enum(['json', 'pretty']).optional(),
+    doc: '`json` (one object per line, for log shippers) or `pretty` (coloured, for people). Default `pretty` in development, `json` otherwise.',
+  },
   TRUST_PROXY: {
     schema: booleanFlag.default(false),
     doc: 'Trust `X-Forwarded-*` headers (set only when a reverse proxy you control terminates TLS in front of Gatehouse).',
@@ -135,6 +139,7 @@ export interface Config {
   readonly secretKey: string | undefined;
   readonly cookieKeys: readonly string[] | undefined;
   readonly logLevel: Parsed['LOG_LEVEL'];
+  readonly logFormat: 'json' | 'pretty';
   readonly trustProxy: boolean;
   readonly ttl: {
     readonly authorizationCode: number;
@@ -203,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: values.SECRET_KEY,
     cookieKeys: values.COOKIE_KEYS,
     logLevel: values.LOG_LEVEL,
+    logFormat: values.LOG_FORMAT ?? (values.NODE_ENV === 'development' ? 'pretty' : 'json'),
     trustProxy: values.TRUST_PROXY,
     ttl: {
       authorizationCode: values.AUTHORIZATION_CODE_TTL,

@@ -15,7 +15,8 @@ const REDACTED = [
   'res.headers["set-cookie"]',
 ];
 
-export function createLogger(options: { level: string; name?: string; stderr?: boolean }): Logger {
+export function createLogger(options: { level: string; name?: string; stderr?: boolean; format?: 'json' | 'pretty' }): Logger {
+  const fd = options.stderr ? 2 : 1;
   return pino(
     {
       name: options.name ?? 'gatehouse',
@@ -24,6 +25,10 @@ export function createLogger(options: { level: string; name?: string; stderr?: b
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination(options.stderr ? 2 : 1),
+    // Pretty printing runs in pino's worker thread, off the request path; the same
+    // redaction applies before a line reaches it.
+    options.format === 'pretty'
+      ? pino.transport({ target: 'pino-pretty', options: { destination: fd, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'name' } })
+      : pino.destination(fd),
   );
 }

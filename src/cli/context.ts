@@ -18,7 +18,7 @@ export interface CliContext extends Gatehouse {
 export async function withGatehouse<T>(task: (context: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig();
   // Logs go to stderr so stdout carries only the command's JSON.
-  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, stderr: true });
+  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, stderr: true, format: config.logFormat });
   const secrets = await resolveSecrets(config, logger);
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   try {

@@ -9,11 +9,18 @@ const ROUTES: Array<[RegExp, string]> = [
   [/^\/auth\/[^/]+$/, '/auth/:uid'],
   [/^\/interaction\/[^/]+\/(login|confirm|abort)$/, '/interaction/:uid/$1'],
   [/^\/interaction\/[^/]+\/?$/, '/interaction/:uid'],
+  [/^\/reg\/[^/]+$/, '/reg/:client_id'],
+  // Admin API: the resource, then `:id` for every identifier below it.
+  [/^\/admin\/(clients|users|roles|apis|registration-tokens)\/[^/]+\/(secret|password|disable|enable|sessions|grants)(\/[^/]+)?$/, '/admin/$1/:id/$2'],
+  [/^\/admin\/(clients|users)\/[^/]+\/roles\/[^/]+$/, '/admin/$1/:id/roles/:name'],
+  [/^\/admin\/(clients|users|roles|apis|registration-tokens)\/[^/]+$/, '/admin/$1/:id'],
 ];
 const FIXED_ROUTES = new Set([
   '/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/jwks', '/request',
   '/.well-known/openid-configuration', '/session/end', '/session/end/confirm', '/session/end/success',
-  '/healthz', '/readyz', '/metrics',
+  '/healthz', '/readyz', '/metrics', '/reg',
+  '/admin/openapi.json', '/admin/clients', '/admin/users', '/admin/roles', '/admin/apis', '/admin/keys', '/admin/keys/rotate',
+  '/admin/registration-tokens', '/admin/audit-events',
 ]);
 
 export function routeLabel(path: string): string {
