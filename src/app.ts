@@ -10,6 +10,7 @@ import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
 import { createAdminAuthenticator } from './admin/authenticate.js';
 import { ADMIN_PREFIX, createAdminRouter } from './admin/router.js';
+import { isDatabaseUnavailable } from './db/errors.js';
 import { createGatehouse } from './gatehouse.js';
 import { startKeySync, type KeySync } from './oidc/key-sync.js';
 import { APP_VERSION } from './version.js';
@@ -124,6 +125,21 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   // Registration needs an initial access token, and is rate-limited besides (checklist C7).
   koa.use(limitPerIp({ perMinute: config.registrationPerMinute, applies: (ctx) => ctx.method === 'POST' && ctx.path === '/reg' }));
   koa.use(cacheableJwks({ path: '/jwks', maxAgeSeconds: config.keys.jwksMaxAge }));
+  // oidc-provider answers its own faults with 500 server_error; one caused by the
+  // database being unreachable becomes 503 with Retry-After.
+  provider.on('server_error', (ctx, error) => {
+    if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
+  });
+  koa.use(async (ctx, next) => {
+    await next();
+    if (ctx.state.databaseUnavailable && ctx.status === 500) {
+      const json = Boolean(ctx.body) && typeof ctx.body === 'object';
+      const body = ctx.body;
+      answerUnavailable(ctx, String(ctx.state.requestId));
+      // An error page keeps its HTML; only JSON answers get the JSON error.
+      if (!json) ctx.body = body;
+    }
+  });
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0
@@ -149,6 +165,14 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   };
 }
 
+/** 503 with Retry-After: the database is unreachable; the client should try again shortly. */
+function answerUnavailable(ctx: Koa.Context, requestId: string): void {
+  ctx.status = 503;
+  ctx.set('Retry-After', '5');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable; try again shortly.', request_id: requestId };
+}
+
 /**
  * Request id (a proxy's is kept when it looks like one, so logs line up across hops),
  * nosniff, the debug request log, and the last resort for anything below that did not
@@ -165,10 +189,15 @@ function requestEnvelope(logger: Logger) {
     try {
       await next();
     } catch (error) {
-      logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
-      ctx.status = 500;
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+      if (isDatabaseUnavailable(error)) {
+        logger.warn({ requestId, route: routeLabel(ctx.path) }, 'database unavailable');
+        answerUnavailable(ctx, requestId);
+      } else {
+        logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
+        ctx.status = 500;
+        ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+      }
     } finally {
       // The route pattern, never the raw path: paths can carry codes and ids.
       const clientId = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId;

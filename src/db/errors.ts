@@ -23,3 +23,35 @@ export function mapPrismaError(error: unknown, what: string): never {
   if (isNotFound(error)) throw new AppError('not_found', `${what} was not found.`);
   throw error;
 }
+
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+// SQLSTATE 08 (connection exception), 53 (insufficient resources), 57P01-57P03 (the server
+// is shutting down, crashed or not yet accepting connections).
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[123])/;
+// Prisma's own codes for an unreachable or dropped database.
+const UNAVAILABLE_PRISMA = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const UNAVAILABLE_MESSAGE = /Can't reach database server|Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|terminating connection due to administrator command|the database system is (starting up|shutting down)|connection error/i;
+
+/**
+ * Whether an error means the database cannot be reached right now (down, restarting,
+ * out of connections), as opposed to a fault in a query: such requests get 503 with
+ * Retry-After, and the service recovers by itself when the database is back.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current && typeof current === 'object'; depth += 1) {
+    const { kind, code, originalCode, errorCode, message, meta } = current as Record<string, unknown>;
+    // Prisma reports a failed raw query as P2010 with the driver's own code and message in meta.
+    const metaFields = (meta && typeof meta === 'object' ? meta : {}) as Record<string, unknown>;
+    if (typeof metaFields.message === 'string' && UNAVAILABLE_MESSAGE.test(metaFields.message)) return true;
+    if (typeof kind === 'string' && UNAVAILABLE_KINDS.has(kind)) return true;
+    for (const value of [code, originalCode, errorCode]) {
+      if (typeof value !== 'string') continue;
+      if (UNAVAILABLE_ERRNO.has(value) || UNAVAILABLE_PRISMA.has(value) || UNAVAILABLE_SQLSTATE.test(value)) return true;
+    }
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -3,6 +3,7 @@
 // field list; anything else is an unexpected fault, logged with the request id and
 // answered with a bare 500 that names only that id.
 import type { Context, Next } from 'koa';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -70,6 +71,11 @@ export function problemResponses(logger: Logger) {
       if (error instanceof AppError) {
         for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
         send(ctx, error.code, error.status, error.message, error.fields);
+        return;
+      }
+      if (isDatabaseUnavailable(error)) {
+        ctx.set('Retry-After', '5');
+        send(ctx, 'unavailable', 503, 'The database is unreachable; try again shortly.');
         return;
       }
       const known = clientHttpError(error);

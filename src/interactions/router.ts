@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import { z } from 'zod';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
@@ -290,6 +291,8 @@ function pageErrors(deps: InteractionDeps) {
 
 function statusOf(error: unknown): number {
   if (error instanceof AppError) return error.status;
+  // The database is unreachable: the "busy, try again" page, not a fault.
+  if (isDatabaseUnavailable(error)) return 503;
   const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : 500;
 }

@@ -30,7 +30,8 @@ export async function startKeySync(deps: {
   const { provider, keys, config, logger } = deps;
   let fingerprint = deps.loaded.fingerprint;
   let algorithms = deps.loaded.algorithms;
-  let running: Promise<void> | undefined;
+  /** The last queued task, settled either way (its failure is reported by its caller). */
+  let running: Promise<void> = Promise.resolve();
 
   async function reload(): Promise<void> {
     const jwks = await keys.signingJwks();
@@ -44,11 +45,8 @@ export async function startKeySync(deps: {
   /** One at a time: a notice arriving during a check waits for it, then runs once more. */
   function serialized(task: () => Promise<void>): () => Promise<void> {
     return () => {
-      const previous = running ?? Promise.resolve();
-      const next = previous.then(task, task);
-      running = next.finally(() => {
-        if (running === next) running = undefined;
-      });
+      const next = running.then(task);
+      running = next.catch(() => undefined);
       return next;
     };
   }
