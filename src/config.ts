@@ -1,6 +1,8 @@
 // The only module that reads process.env. Every setting is declared here once, with its
 // default and a description (the README's configuration table is checked against this
 // list), parsed and validated at start, and handed around as a frozen object.
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 const durationSeconds = (fallback: number, max = 10 * 365 * 24 * 3600) => z.coerce.number().int().positive().max(max).default(fallback);
@@ -10,6 +12,10 @@ const booleanFlag = z
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
 export const settings = {
+  CONFIG_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'Path of a file of `NAME=value` lines (dotenv syntax) holding any of these settings; a setting in the environment wins over the file.',
+  },
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']).default('development'),
     doc: '`production` refuses to start without explicit secrets and an https issuer.',
@@ -181,9 +187,32 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment once; throws ConfigError naming every wrong or missing setting. */
+/**
+ * The raw settings: the environment, over the file named by CONFIG_FILE if there is one.
+ * Throws ConfigError when the file cannot be read or names a setting that does not exist
+ * (a typo would otherwise be silently ignored).
+ */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+  const file = env.CONFIG_FILE;
+  if (!file) return env;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`CONFIG_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  const fromFile = parseEnv(text);
+  const unknown = Object.keys(fromFile).filter((name) => !(name in settings) || name === 'CONFIG_FILE');
+  if (unknown.length) throw new ConfigError(unknown.map((name) => `CONFIG_FILE: ${file} sets ${name}, which is not a Gatehouse setting`));
+  const merged: Record<string, string | undefined> = { ...fromFile };
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value !== '') merged[name] = value;
+  return merged;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const parsed: Record<string, unknown> = {};
+  env = readSettings(env);
   for (const [name, setting] of Object.entries(settings)) {
     const raw = env[name];
     const result = setting.schema.safeParse(raw === '' ? undefined : raw);

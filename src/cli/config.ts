@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, settings } from '../config.js';
+import { loadConfig, readSettings, settings } from '../config.js';
 import { printJson } from './context.js';
 
 const SECRET_SETTINGS = new Set(['SECRET_KEY', 'COOKIE_KEYS', 'DATABASE_URL']);
@@ -9,13 +9,14 @@ export function registerConfigCommands(program: Command): void {
     .command('config')
     .description('inspect the configuration')
     .command('check')
-    .description('validate the settings from the environment exactly as the server does at start; print the effective values (secrets masked)')
+    .description('validate the settings from the environment (and CONFIG_FILE) exactly as the server does at start; print the effective values (secrets masked)')
     .action(() => {
       // Throws ConfigError (one line per wrong setting, exit 1) just like the server.
       loadConfig();
+      const values = readSettings();
       const effective = Object.fromEntries(
         Object.keys(settings).map((name) => {
-          const raw = process.env[name];
+          const raw = values[name];
           if (raw === undefined || raw === '') return [name, '(default)'];
           return [name, SECRET_SETTINGS.has(name) ? '(set)' : raw];
         }),

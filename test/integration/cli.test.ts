@@ -1,7 +1,7 @@
 // The `gatehouse` command as a user runs it: a separate process on the same store.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -204,6 +204,10 @@ describe('gatehouse CLI', () => {
     expect(report.valid).toBe(true);
     expect(report.settings).toMatchObject({ PORT: '4000', SECRET_KEY: '(set)', COOKIE_KEYS: '(set)', ISSUER: '(default)' });
     expect(ok.stdout).not.toContain(env.SECRET_KEY);
+    const configFile = path.join(await mkdtemp(path.join(tmpdir(), 'gatehouse-config-')), 'gatehouse.env');
+    await writeFile(configFile, 'PORT=4200\nJWKS_MAX_AGE=60\n');
+    const fromFile = await cli(['config', 'check'], { CONFIG_FILE: configFile });
+    expect(JSON.parse(fromFile.stdout).settings).toMatchObject({ PORT: '4200', JWKS_MAX_AGE: '60', CONFIG_FILE: configFile });
     const bad = await cli(['config', 'check'], { PORT: 'eighty', NODE_ENV: 'staging' });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/NODE_ENV: /);

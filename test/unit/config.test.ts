@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { ConfigError, loadConfig, settings } from '../../src/config.js';
 
@@ -47,5 +49,35 @@ describe('https issuer', () => {
   test('when the issuer is https but proxy headers are not trusted, then start-up is refused with the setting to fix', () => {
     expect(() => loadConfig({ ISSUER: 'https://id.example.com' })).toThrow(/TRUST_PROXY: must be true when ISSUER is https/);
     expect(loadConfig({ ISSUER: 'https://id.example.com', TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+  });
+
+  describe('CONFIG_FILE', () => {
+    const file = (text: string) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-config-'));
+      const name = path.join(dir, 'gatehouse.env');
+      writeFileSync(name, text);
+      return name;
+    };
+
+    test('when settings come from a file, then they apply, and the environment wins over the file', () => {
+      const name = file('# Gatehouse\nPORT=4100\nLOG_LEVEL=debug\nADMIN_RATE_LIMIT="30"\n');
+      const config = loadConfig({ CONFIG_FILE: name, LOG_LEVEL: 'warn' });
+      expect(config).toMatchObject({ port: 4100, logLevel: 'warn', admin: { mutationsPerMinute: 30 } });
+    });
+
+    test('when the file names a setting that does not exist, then start-up is refused naming it', () => {
+      const name = file('PORT=4100\nADMIN_RATE_LIMTI=30\n');
+      expect(() => loadConfig({ CONFIG_FILE: name })).toThrow(/CONFIG_FILE: .* sets ADMIN_RATE_LIMTI, which is not a Gatehouse setting/);
+    });
+
+    test('when the file cannot be read, then start-up is refused naming the file', () => {
+      expect(() => loadConfig({ CONFIG_FILE: '/nonexistent/gatehouse.env' })).toThrow(/CONFIG_FILE: cannot read \/nonexistent\/gatehouse.env \(ENOENT\)/);
+    });
+
+    test('when a value in the file is wrong, then the message names the setting like one from the environment', () => {
+      const name = file('PORT=eighty\n');
+      expect(() => loadConfig({ CONFIG_FILE: name })).toThrow(ConfigError);
+      expect(() => loadConfig({ CONFIG_FILE: name })).toThrow(/PORT: /);
+    });
   });
 });
