@@ -199,9 +199,12 @@ function requestEnvelope(logger: Logger) {
         ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
       }
     } finally {
-      // The route pattern, never the raw path: paths can carry codes and ids.
-      const clientId = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId;
-      logger.debug({ requestId, method: ctx.method, route: routeLabel(ctx.path), status: ctx.status, ms: Math.round(performance.now() - started), clientId }, 'request');
+      // Built only when request logging is on: this runs for every token request.
+      if (logger.isLevelEnabled('debug')) {
+        // The route pattern, never the raw path: paths can carry codes and ids.
+        const clientId = (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId;
+        logger.debug({ requestId, method: ctx.method, route: routeLabel(ctx.path), status: ctx.status, ms: Math.round(performance.now() - started), clientId }, 'request');
+      }
     }
   };
 }

@@ -20,16 +20,9 @@ export interface ClientRecord {
   updatedAt: Date;
 }
 
-export interface NewClient {
-  id: string;
-  name: string;
-  metadata: Record<string, unknown>;
-  secretCiphertext: string | null;
-  firstParty: boolean;
-  requirePkce: boolean;
-  dynamic: boolean;
+export type NewClient = Pick<ClientRecord, 'id' | 'name' | 'metadata' | 'secretCiphertext' | 'firstParty' | 'requirePkce' | 'dynamic'> & {
   roleIds: string[];
-}
+};
 
 export interface ClientChanges {
   name?: string;
