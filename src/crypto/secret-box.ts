@@ -6,7 +6,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 
 const VERSION = 'v1';
 
-export type SecretPurpose = 'signing-key' | 'client-secret' | 'artifact-id';
+export type SecretPurpose = 'signing-key' | 'client-secret' | 'artifact-id' | 'mfa-seed';
 
 export class SecretBox {
   readonly #keys = new Map<SecretPurpose, Buffer>();
