@@ -23,6 +23,8 @@ export async function createGatehouse(deps: {
   secrets: Secrets;
   logger: Logger;
   render: Renderer;
+  /** Runs before each client lookup oidc-provider makes (set later by the app: rate limits). */
+  hooks?: { beforeClientLookup?(clientId: string): Promise<void> };
 }): Promise<Gatehouse> {
   let provider: Provider | undefined;
   const services = createServices({
@@ -46,7 +48,10 @@ export async function createGatehouse(deps: {
     payloads: services.stores.payloads,
     consents: services.consents,
     accounts: services.accounts,
-    findClient: (id) => services.clients.providerMetadata(id),
+    findClient: async (id) => {
+      await deps.hooks?.beforeClientLookup?.(id);
+      return services.clients.providerMetadata(id);
+    },
     registeredClients: {
       save: (id, metadata, actor) => services.clients.saveRegistered(id, metadata, actor),
       remove: (id, actor) => services.clients.removeRegistered(id, actor),

@@ -1,13 +1,13 @@
 // Entry point: read config → open the store → migrate → build the app → listen.
 // SIGTERM/SIGINT stop accepting connections, let in-flight requests finish, then exit.
-import { createServer, type Server } from 'node:http';
-import type Koa from 'koa';
+import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
 import { resolveSecrets } from './crypto/secrets.js';
 import { openDatabase } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { StoreLockedError } from './db/store-lock.js';
 import { createApp } from './app.js';
+import { createListener } from './http/listener.js';
 import { createLogger } from './logger.js';
 
 async function main(): Promise<void> {
@@ -19,10 +19,10 @@ async function main(): Promise<void> {
   if (migrations.applied.length) logger.info({ applied: migrations.applied }, 'database migrated');
   const app = await createApp({ config, db, secrets, logger });
 
-  const server = await listen(app.koa, config.port, config.host);
+  const server = await listen(createListener(app.koa.callback(), config.tls), config.port, config.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const adminServer = app.adminKoa && config.admin.port !== undefined ? await listen(app.adminKoa, config.admin.port, config.admin.host) : undefined;
+  const adminServer = app.adminKoa && config.admin.port !== undefined ? await listen(createListener(app.adminKoa.callback(), undefined), config.admin.port, config.admin.host) : undefined;
   if (adminServer) logger.info({ admin: `http://${config.admin.host}:${config.admin.port}/admin` }, 'admin API on its own listener');
 
   logger.info(
@@ -63,12 +63,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function listen(app: Koa, port: number, host: string): Promise<Server> {
-  const server = createServer(app.callback());
-  // Bounded header and request times keep slow clients from holding sockets (ASVS 15.2.2).
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+async function listen(server: Server, port: number, host: string): Promise<Server> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -5,10 +5,9 @@ import { bodyParser } from '@koa/bodyparser';
 import cors from '@koa/cors';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import { problemResponses } from '../http/problem.js';
-import { consume } from '../http/rate-limit.js';
+import { setRateLimitHeaders, tooManyRequests, type LimitRule, type RateLimits } from '../security/rate-limits.js';
 import { decodesCleanly } from '../http/request-guards.js';
 import type { Logger } from '../logger.js';
 import { containsNul } from '../util/nul.js';
@@ -34,13 +33,8 @@ export interface AdminRouterOptions {
   mutationsPerMinute: number;
   /** Requests, authenticated or not, one IP address may make per minute. */
   requestsPerIpPerMinute: number;
-}
-
-async function take(limiter: RateLimiterMemory, key: string): Promise<void> {
-  const wait = await consume(limiter, key);
-  if (wait !== undefined) {
-    throw new AppError('too_many_requests', `Too many requests; try again in ${wait} seconds.`, [], { 'Retry-After': String(wait) });
-  }
+  /** Counters shared by every instance. */
+  rateLimits: RateLimits;
 }
 
 /** `/clients/{id}` → `/clients/:id` for the router. */
@@ -48,16 +42,21 @@ const routerPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
 export function createAdminRouter(options: AdminRouterOptions): Router {
   const router = new Router({ prefix: ADMIN_PREFIX });
-  // Per instance, in memory: a limit counts what this instance served.
-  const perActor = new RateLimiterMemory({ points: options.mutationsPerMinute, duration: 60 });
-  const perIp = new RateLimiterMemory({ points: options.requestsPerIpPerMinute, duration: 60 });
+  // Counted on the shared counters: a limit holds across instances (checklist I8).
+  const perActor: LimitRule = { name: 'admin:actor', max: options.mutationsPerMinute, windowSeconds: 60 };
+  const perIp: LimitRule = { name: 'admin:ip', max: options.requestsPerIpPerMinute, windowSeconds: 60 };
+  const take = async (ctx: Context, rule: LimitRule, subject: string) => {
+    const decision = await options.rateLimits.take([{ rule, subject }]);
+    setRateLimitHeaders(ctx, decision);
+    if (!decision.allowed) throw tooManyRequests(decision);
+  };
   const document = buildOpenApiDocument(options);
   const allowedOrigins = new Set(options.corsOrigins);
 
   router.use(problemResponses(options.logger));
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
-    await take(perIp, ctx.ip);
+    await take(ctx, perIp, ctx.ip);
     if (ctx.querystring && !decodesCleanly(ctx.querystring)) {
       throw new AppError('invalid_input', 'The query string is not valid percent-encoded UTF-8.');
     }
@@ -84,7 +83,7 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
     router[route.method](routerPath(route.path), async (ctx) => {
       const principal = await options.authenticate(ctx);
       if (!hasScope(principal, route.scope)) throw insufficientScope(route.scope);
-      if (route.mutates) await take(perActor, `${principal.actor.type}:${principal.actor.id}`);
+      if (route.mutates) await take(ctx, perActor, `${principal.actor.type}:${principal.actor.id}`);
       const params = readParams(route, ctx);
       const body = route.body ? await readBody(route, ctx, parseJson) : undefined;
       const result = await route.handle({ params, query: { ...ctx.query }, body, actor: principal.actor, ctx }, options.services);

@@ -161,3 +161,8 @@ export const problem = z
     errors: z.array(z.object({ field: z.string(), message: z.string() })).optional().describe('One entry per invalid field'),
   })
   .describe('RFC 9457 problem details');
+
+export const lockoutView = z.object({
+  locked: z.boolean(),
+  retry_after: z.number().int().nullable().describe('Seconds until the lock ends by itself'),
+});

@@ -24,7 +24,11 @@ export async function withGatehouse<T>(task: (context: CliContext) => Promise<T>
   try {
     await migrate(db);
     const gatehouse = await createGatehouse({ config, db, secrets, logger, render: createRenderer({ cache: false }) });
-    return await task({ ...gatehouse, db });
+    try {
+      return await task({ ...gatehouse, db });
+    } finally {
+      await gatehouse.services.counters.close();
+    }
   } finally {
     await db.close();
   }

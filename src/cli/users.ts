@@ -76,6 +76,27 @@ export function registerUserCommands(program: Command): void {
   }
 
   user
+    .command('unlock')
+    .description('lift a sign-in lock caused by repeated failed attempts, and forget those attempts')
+    .requiredOption('--user <id|email|username>', 'the user')
+    .action(async (options: { user: string }) => {
+      printJson(await withGatehouse(({ services }) => services.lockouts.unlock(options.user, cliActor())));
+    });
+
+  user
+    .command('reset-mfa')
+    .description('remove a user\'s second factor (authenticator app and recovery codes), e.g. after a lost phone')
+    .requiredOption('--user <id|email|username>', 'the user')
+    .action(async (options: { user: string }) => {
+      const id = await withGatehouse(async ({ services }) => {
+        const found = await services.accounts.find(options.user);
+        await services.mfa.reset(found.id, cliActor());
+        return found.id;
+      });
+      printJson({ mfa_reset: id });
+    });
+
+  user
     .command('list')
     .description('list or search users as JSON (a page; pass --cursor for the next)')
     .option('--q <text>', 'substring of the email address or username')

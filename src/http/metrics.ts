@@ -81,7 +81,7 @@ export function createMetrics() {
       tokens.inc({ grant_type: grantType });
     },
 
-    login(result: 'success' | 'failure'): void {
+    login(result: 'success' | 'failure' | 'refused'): void {
       logins.inc({ result });
     },
   };

@@ -9,8 +9,8 @@ import { pageQuery, parseInput } from './validation.js';
 
 export const auditListQuery = pageQuery.extend({
   actor: z.string().max(200).optional().describe('Actor id: a client id, user id or CLI user name'),
-  action: z.string().max(100).optional().describe('e.g. client.create, user.update, role.delete'),
-  target_type: z.enum(['client', 'user', 'role', 'api', 'key', 'registration_token']).optional(),
+  action: z.string().max(100).optional().describe('e.g. client.create, user.update, login.failure, login.locked, grant.revoked'),
+  target_type: z.enum(['client', 'user', 'role', 'api', 'key', 'registration_token', 'grant', 'token']).optional(),
   target_id: z.string().max(200).optional(),
   since: z.iso.datetime({ offset: true }).optional().describe('Events at or after this time (RFC 3339)'),
   until: z.iso.datetime({ offset: true }).optional().describe('Events before this time (RFC 3339)'),

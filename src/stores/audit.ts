@@ -4,7 +4,7 @@ import type { Prisma } from '@prisma/client';
 import type { Db } from './roles.js';
 
 export interface AuditActor {
-  type: 'client' | 'user' | 'cli' | 'registration' | 'system';
+  type: 'client' | 'user' | 'cli' | 'registration' | 'system' | 'anonymous';
   id: string;
   /** For a user acting through a client's token: that client. */
   clientId?: string | undefined;

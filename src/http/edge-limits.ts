@@ -1,0 +1,99 @@
+// Rate limits at the edge (checklist I1), counted on the shared counters (I8) so a limit
+// holds however a load balancer spreads requests. Per IP for the authorization endpoint,
+// the sign-in form and registration; per IP and per client for the token, introspection
+// and revocation endpoints. A refused request gets 429 with Retry-After and RateLimit
+// headers, in the format of the endpoint (OAuth JSON error, or the error page).
+import type { Context, Next } from 'koa';
+import Provider, { errors } from 'oidc-provider';
+import type { Renderer } from './views.js';
+import { setRateLimitHeaders, type LimitDecision, type LimitRule, type RateLimits } from '../security/rate-limits.js';
+
+export interface EdgeLimitOptions {
+  limits: RateLimits;
+  render: Renderer;
+  perMinute: {
+    tokenPerClient: number;
+    tokenPerIp: number;
+    introspectionPerClient: number;
+    authorizationPerIp: number;
+    loginPerIp: number;
+    registrationPerIp: number;
+  };
+}
+
+const minute = (name: string, max: number): LimitRule => ({ name, max, windowSeconds: 60 });
+
+/** An OAuth error oidc-provider renders itself, as JSON with the status it carries. */
+class TooManyRequests extends errors.OIDCProviderError {
+  constructor(decision: LimitDecision) {
+    super(429, 'too_many_requests');
+    Object.assign(this, { error_description: `rate limit exceeded; retry in ${decision.resetSeconds} seconds` });
+  }
+}
+
+export function createEdgeLimits(options: EdgeLimitOptions) {
+  const { limits, perMinute } = options;
+  const rules = {
+    tokenIp: minute('token:ip', perMinute.tokenPerIp),
+    tokenClient: minute('token:client', perMinute.tokenPerClient),
+    introspectionClient: minute('introspection:client', perMinute.introspectionPerClient),
+    authorization: minute('authorization:ip', perMinute.authorizationPerIp),
+    login: minute('login:ip', perMinute.loginPerIp),
+    registration: minute('registration:ip', perMinute.registrationPerIp),
+  };
+
+  /** The per-IP rule for a request outside oidc-provider's client authentication, if any. */
+  function ipRuleFor(ctx: Context): LimitRule | undefined {
+    if (ctx.path === '/auth') return rules.authorization;
+    if (ctx.method !== 'POST') return undefined;
+    if (ctx.path === '/reg') return rules.registration;
+    if (/^\/interaction\/[^/]+\/(login|passkey\/verify|mfa)$/.test(ctx.path)) return rules.login;
+    return undefined;
+  }
+
+  return {
+    /** Koa middleware for the per-IP limits. */
+    middleware: async (ctx: Context, next: Next): Promise<void> => {
+      const rule = ipRuleFor(ctx);
+      if (!rule) return next();
+      const decision = await limits.take([{ rule, subject: ctx.ip }]);
+      setRateLimitHeaders(ctx, decision);
+      if (decision.allowed) return next();
+      ctx.set('Cache-Control', 'no-store');
+      // Browser endpoints get a page, the others an OAuth-style JSON error.
+      if (ctx.path.startsWith('/interaction/') || (ctx.path === '/auth' && ctx.accepts('json', 'html') === 'html')) {
+        options.render(ctx, 'error', {
+          title: 'Too many attempts',
+          heading: 'Too many attempts',
+          message: 'There have been too many sign-in requests from your network.',
+          hint: `Wait ${decision.resetSeconds} seconds, then try again.`,
+        }, 429);
+        return;
+      }
+      ctx.status = 429;
+      ctx.body = { error: 'too_many_requests', error_description: `rate limit exceeded; retry in ${decision.resetSeconds} seconds` };
+    },
+
+    /**
+     * Called by the client adapter when oidc-provider looks a client up. At the token,
+     * introspection and revocation endpoints that is client authentication, the first
+     * moment the client id is known (from Basic, the body or an assertion), so the IP and
+     * client limits are taken there, in one round trip.
+     */
+    async beforeClientLookup(clientId: string): Promise<void> {
+      const ctx = Provider.ctx as (Context & { oidc?: { route?: string } }) | undefined;
+      const route = ctx?.oidc?.route;
+      if (!ctx || (route !== 'token' && route !== 'introspection' && route !== 'revocation') || ctx.state.edgeLimited) return;
+      ctx.state.edgeLimited = true;
+      const clientRule = route === 'token' ? rules.tokenClient : rules.introspectionClient;
+      const decision = await limits.take([
+        { rule: rules.tokenIp, subject: ctx.ip },
+        { rule: clientRule, subject: clientId },
+      ]);
+      setRateLimitHeaders(ctx, decision);
+      if (!decision.allowed) throw new TooManyRequests(decision);
+    },
+  };
+}
+
+export type EdgeLimits = ReturnType<typeof createEdgeLimits>;
