@@ -1,0 +1,229 @@
+// Checklist I1 (rate limits per IP and per client at the edge, 429 with Retry-After and
+// RateLimit headers), I8 (limits shared by instances, in PostgreSQL or Redis) and H1/H2
+// (forwarded headers believed only from the configured proxies; HSTS over TLS).
+import { Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createAdminClient, type AdminCredentials } from '../helpers/admin.js';
+import { startApp, usingPostgres, type TestApp } from '../helpers/app.js';
+import { call, type Reply } from '../helpers/http.js';
+import { authRequest, registerClient, relyingParty } from '../helpers/oidc.js';
+
+function clientCredentials(app: TestApp, client: AdminCredentials, headers: Record<string, string> = {}): Promise<Reply> {
+  return call(`${app.origin}/token`, { form: { grant_type: 'client_credentials' }, basic: [client.clientId, client.clientSecret], headers });
+}
+
+function expectRefused(reply: Reply): void {
+  expect(reply.status).toBe(429);
+  expect(reply.body?.error).toBe('too_many_requests');
+  expect(Number(reply.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect(Number(reply.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+  expect(reply.headers.get('ratelimit-remaining')).toBe('0');
+  expect(reply.headers.get('cache-control')).toContain('no-store');
+}
+
+describe('I1 limits per client and per IP at the token, introspection, authorization and sign-in endpoints', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startApp({
+      env: {
+        TOKEN_RATE_LIMIT: '5',
+        INTROSPECTION_RATE_LIMIT: '3',
+        TOKEN_IP_RATE_LIMIT: '12',
+        AUTHORIZATION_RATE_LIMIT: '4',
+        LOGIN_RATE_LIMIT: '3',
+        // Each test speaks from its own address through a "proxy" on loopback.
+        TRUST_PROXY: 'true',
+        TRUSTED_PROXIES: '127.0.0.1,::1',
+      },
+    });
+  });
+  afterAll(() => app.destroy());
+
+  test('when one client asks for 6 tokens in a minute, then the 6th is 429 with Retry-After and RateLimit headers, and another client is unaffected', async () => {
+    const [first, second] = [await createAdminClient(app, 'none'), await createAdminClient(app, 'none')];
+    const from = { 'x-forwarded-for': '192.0.2.10' };
+    const remaining: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const reply = await clientCredentials(app, first, from);
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('ratelimit-limit')).toBe('5');
+      remaining.push(reply.headers.get('ratelimit-remaining')!);
+    }
+    expect(remaining).toEqual(['4', '3', '2', '1', '0']);
+    expectRefused(await clientCredentials(app, first, from));
+    expect((await clientCredentials(app, second, from)).status).toBe(200);
+  });
+
+  test('when one client introspects 4 times in a minute, then the 4th is 429', async () => {
+    const client = await createAdminClient(app, 'none');
+    const from = { 'x-forwarded-for': '192.0.2.11' };
+    const token = String((await clientCredentials(app, client, from)).body?.access_token);
+    for (let i = 0; i < 3; i += 1) {
+      const reply = await call(`${app.origin}/token/introspection`, { form: { token }, basic: [client.clientId, client.clientSecret], headers: from });
+      expect(reply.status).toBe(200);
+      expect(reply.body?.active).toBe(true);
+    }
+    expectRefused(await call(`${app.origin}/token/introspection`, { form: { token }, basic: [client.clientId, client.clientSecret], headers: from }));
+  });
+
+  test('when one address spreads token requests over many clients, then its IP limit stops it', async () => {
+    const from = { 'x-forwarded-for': '192.0.2.12' };
+    const clients = await Promise.all(Array.from({ length: 4 }, () => createAdminClient(app, 'none')));
+    const statuses: number[] = [];
+    for (let i = 0; i < 14; i += 1) statuses.push((await clientCredentials(app, clients[i % 4]!, from)).status);
+    expect(statuses.slice(0, 12).every((status) => status === 200)).toBe(true);
+    expect(statuses.slice(12)).toEqual([429, 429]);
+  });
+
+  test('when one address opens the authorization endpoint 5 times in a minute, then the 5th is a 429 page, with no redirect', async () => {
+    const client = await registerClient(app);
+    const request = await authRequest(await relyingParty(app, client));
+    const from = { 'x-forwarded-for': '192.0.2.13', accept: 'text/html' };
+    for (let i = 0; i < 4; i += 1) expect((await call(request.url.toString(), { headers: from })).status).toBe(303);
+    const refused = await call(request.url.toString(), { headers: from });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('location')).toBeNull();
+    expect(refused.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(refused.text).toContain('Too many attempts');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+
+  test('when one address posts the sign-in form 4 times in a minute, then the 4th is a 429 page before any password check', async () => {
+    const from = { 'x-forwarded-for': '192.0.2.14' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      statuses.push((await call(`${app.origin}/interaction/some-uid/login`, { form: { csrf: 'x', login: 'a@example.com', password: 'whatever-it-is' }, headers: from })).status);
+    }
+    expect(statuses.slice(0, 3).every((status) => status !== 429)).toBe(true);
+    expect(statuses[3]).toBe(429);
+  });
+});
+
+describe('H1 forwarded headers count only from the configured proxies', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    // The only trusted proxy is an address the tests never connect from.
+    app = await startApp({ env: { TOKEN_RATE_LIMIT: '100000', TOKEN_IP_RATE_LIMIT: '3', TRUST_PROXY: 'true', TRUSTED_PROXIES: '10.9.8.7' } });
+  });
+  afterAll(() => app.destroy());
+
+  test('when a client that is not a trusted proxy varies X-Forwarded-For, then its own address is still limited', async () => {
+    const client = await createAdminClient(app, 'none');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i += 1) statuses.push((await clientCredentials(app, client, { 'x-forwarded-for': `198.51.100.${i}` })).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+  });
+
+  test('when such a client claims X-Forwarded-Proto https, then it is not treated as TLS: no HSTS and no Secure cookie', async () => {
+    const client = await registerClient(app);
+    const request = await authRequest(await relyingParty(app, client));
+    const reply = await call(request.url.toString(), { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' } });
+    expect(reply.headers.get('strict-transport-security')).toBeNull();
+    const cookies = reply.headers.getSetCookie();
+    expect(cookies.length).toBeGreaterThan(0);
+    for (const cookie of cookies) expect(cookie).not.toMatch(/;\s*secure/i);
+    // The interaction lives on the issuer, whatever host the request claimed.
+    expect(reply.headers.get('location')).toMatch(/^\/interaction\//);
+    expect(reply.text).not.toContain('evil.example');
+  });
+});
+
+describe('H2 HSTS on every response served over TLS through the trusted proxy', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startApp({ env: { TRUST_PROXY: 'true', TRUSTED_PROXIES: '127.0.0.1,::1' } });
+  });
+  afterAll(() => app.destroy());
+
+  test('when the proxy says the request came over https, then discovery, JWKS, token errors and pages carry Strict-Transport-Security for a year with subdomains', async () => {
+    const https = { 'x-forwarded-proto': 'https' };
+    const replies = await Promise.all([
+      call(`${app.origin}/.well-known/openid-configuration`, { headers: https }),
+      call(`${app.origin}/jwks`, { headers: https }),
+      call(`${app.origin}/token`, { form: { grant_type: 'client_credentials' }, headers: https }),
+      call(`${app.origin}/interaction/unknown`, { headers: https }),
+    ]);
+    for (const reply of replies) {
+      const hsts = reply.headers.get('strict-transport-security') ?? '';
+      expect(Number(/max-age=(\d+)/.exec(hsts)?.[1])).toBeGreaterThanOrEqual(31536000);
+      expect(hsts).toContain('includeSubDomains');
+    }
+  });
+
+  test('when the token endpoint is called over plain http, then it answers there: no redirect to https', async () => {
+    const reply = await call(`${app.origin}/token`, { form: { grant_type: 'client_credentials' } });
+    expect(reply.body?.error).toBe('invalid_request');
+    expect(reply.headers.get('location')).toBeNull();
+    expect(reply.headers.get('strict-transport-security')).toBeNull();
+  });
+});
+
+(usingPostgres ? describe : describe.skip)('I8 rate limits are shared by instances (PostgreSQL)', () => {
+  let a: TestApp;
+  let b: TestApp;
+
+  beforeAll(async () => {
+    a = await startApp({ env: { TOKEN_RATE_LIMIT: '6' } });
+    b = await startApp({ env: { TOKEN_RATE_LIMIT: '6' }, shareStoreWith: a });
+  });
+  afterAll(async () => {
+    await b.stop();
+    await a.destroy();
+  });
+
+  test('when one client alternates token requests between two instances, then the 7th, on either, is 429', async () => {
+    const client = await createAdminClient(a, 'none');
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i += 1) statuses.push((await clientCredentials(i % 2 ? b : a, client)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+  });
+});
+
+async function redisReachable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.setTimeout(500);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.connect(6379, '127.0.0.1');
+  });
+}
+
+// Redis is optional: this part runs where a Redis answers on 127.0.0.1:6379 (as in CI).
+const redisUp = await redisReachable();
+(redisUp ? describe : describe.skip)('I8 with REDIS_URL the counters live in Redis', () => {
+  let app: TestApp;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    app = await startApp({ env: { REDIS_URL: 'redis://127.0.0.1:6379', TOKEN_RATE_LIMIT: '3' } });
+    redis = new Redis('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await app.destroy();
+  });
+
+  test('when a client passes its limit, then 429 comes back and the count is a Redis key with an expiry, not a database row', async () => {
+    const client = await createAdminClient(app, 'none');
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await clientCredentials(app, client)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const keys = await redis.keys('gatehouse:rate:token:client:*');
+    expect(keys.length).toBeGreaterThan(0);
+    const ttls = await Promise.all(keys.map((key) => redis.pttl(key)));
+    expect(ttls.every((ttl) => ttl > 0 && ttl <= 60_000)).toBe(true);
+    expect(await app.db.prisma.rateCounter.count()).toBe(0);
+  });
+});
