@@ -13,6 +13,9 @@ export default {
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
   setupFilesAfterEnv: ['<rootDir>/test/helpers/setup.ts'],
+  // Collects every app's log for the run and greps it for secrets at the end (K4).
+  globalSetup: '<rootDir>/test/helpers/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/helpers/global-teardown.mjs',
   testTimeout: 60_000,
   // Each worker starts real servers and argon2 hashes; two match the machines we run on.
   maxWorkers: 2,

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import compose from 'koa-compose';
 import mount from 'koa-mount';
-import type Provider from 'oidc-provider';
+import Provider from 'oidc-provider';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
@@ -17,11 +17,17 @@ import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter, routeLabel } from './http/metrics.js';
 import { cacheableJwks } from './http/jwks-caching.js';
-import { limitPerIp } from './http/rate-limit.js';
+import { createEdgeLimits } from './http/edge-limits.js';
+import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
+import { createSecurityEvents } from './services/security-events.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
+import { createAccountRouter } from './account/router.js';
+import { createAccountCsrf } from './account/csrf.js';
+import { createRecovery } from './recovery/index.js';
+import { mountPasskeys } from './passkeys/index.js';
 import type { Logger } from './logger.js';
 import type { Gatehouse } from './gatehouse.js';
 
@@ -40,10 +46,20 @@ export interface App {
 export async function createApp(deps: { config: Config; db: Database; secrets: Secrets; logger: Logger }): Promise<App> {
   const { config, db, logger } = deps;
   const render = createRenderer({ cache: config.env !== 'development' });
-  const { services, provider, loadedKeys } = await createGatehouse({ ...deps, render });
+  const hooks: { beforeClientLookup?(clientId: string): Promise<void> } = {};
+  const { services, provider, loadedKeys } = await createGatehouse({ ...deps, render, hooks });
+  const securityEvents = createSecurityEvents({ audit: services.stores.audit, logger });
+  const edgeLimits = createEdgeLimits({
+    limits: services.rateLimits,
+    render,
+    perMinute: { ...config.rateLimits, registrationPerIp: config.registrationPerMinute },
+  });
+  hooks.beforeClientLookup = edgeLimits.beforeClientLookup;
   const keySync = await startKeySync({ provider, keys: services.keys, config, db, logger, loaded: loadedKeys });
 
-  const koa = new Koa({ proxy: config.trustProxy });
+  // Behind a proxy, the client address is the last X-Forwarded-For entry: the one our
+  // proxy added. Earlier entries are whatever the client sent.
+  const koa = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   // koa-mount runs oidc-provider's middleware on this app's context, so this app must
   // sign cookies with the same key ring the provider verifies them with.
   koa.keys = [...deps.secrets.cookieKeys];
@@ -53,11 +69,16 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     if ((error.status ?? 500) >= 500) logger.error({ err: error }, 'request failed');
   });
 
+  recordProtocolSecurityEvents(provider, securityEvents, logger);
+
   const metrics = createMetrics();
   provider.on('grant.success', (ctx) => metrics.grantIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
+  if (config.trustProxy) koa.use(forwardedHeadersOnlyFrom(config.trustedProxies));
   koa.use(metrics.middleware);
 
   koa.use(requestEnvelope(logger));
+  koa.use(strictTransportSecurity());
+  koa.use(edgeLimits.middleware);
 
   const adminMounted = config.admin.port === undefined;
   const isAdminPath = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
@@ -68,24 +89,46 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(health.routes());
   koa.use(createMetricsRouter(metrics, config.metricsToken).routes());
 
+  // Passkey endpoints go ahead of the interaction pages they extend.
+  const passkeys = mountPasskeys(koa, { provider, services, issuer: config.issuer, csrf: createCsrf(deps.secrets.cookieKeys[0]!), accountCsrfKey: deps.secrets.cookieKeys[0]!, logger, recordLogin: metrics.login });
   const interactions = createInteractionRouter({
     provider,
     accounts: services.accounts,
     consents: services.consents,
+    mfa: services.mfa,
+    hasPasskey: (userId) => passkeys.hasAny(userId),
     render,
     csrf: createCsrf(deps.secrets.cookieKeys[0]!),
     logger,
     recordLogin: metrics.login,
+    loginThrottle: services.loginThrottle,
+    securityEvents,
     adminAudience: config.admin.audience,
     findApi: (indicator) => services.apis.resolve(indicator),
   });
   koa.use(interactions.routes());
+  // The user's own account pages, signed in with the provider's browser session.
+  const account = createAccountRouter({
+    provider,
+    accounts: services.accounts,
+    mfa: services.mfa,
+    render,
+    csrf: createAccountCsrf(deps.secrets.cookieKeys[0]!),
+    logger,
+    issuer: config.issuer,
+  });
+  koa.use(account.routes());
+  koa.use(account.allowedMethods());
   koa.use(interactions.allowedMethods());
+  // Password reset and email verification pages (and their mail).
+  const recovery = createRecovery({ config, logger, render, userTokens: services.userTokens, cookieKey: deps.secrets.cookieKeys[0]!, rateLimits: services.rateLimits });
+  koa.use(recovery.router.routes());
 
   const adminRouter = createAdminRouter({
     // The instance that rotates signs with the new keys before the call returns.
     services: {
       ...services,
+      verificationMail: recovery.notifier,
       keys: {
         ...services.keys,
         rotate: async (actor) => {
@@ -104,6 +147,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     corsOrigins: config.admin.corsOrigins,
     mutationsPerMinute: config.admin.mutationsPerMinute,
     requestsPerIpPerMinute: config.admin.requestsPerIpPerMinute,
+    rateLimits: services.rateLimits,
   });
   let adminKoa: Koa | undefined;
   if (config.admin.port === undefined) {
@@ -113,8 +157,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     koa.use((ctx, next) => (isAdminPath(ctx.path) ? adminRoutes(ctx, next) : next()));
   } else {
     // Its own listener (checklist G3): the public origin answers /admin with 404.
-    adminKoa = new Koa({ proxy: config.trustProxy });
+    adminKoa = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
     adminKoa.silent = true;
+    if (config.trustProxy) adminKoa.use(forwardedHeadersOnlyFrom(config.trustedProxies));
     adminKoa.use(metrics.middleware);
     adminKoa.use(requestEnvelope(logger));
     adminKoa.use(adminRouter.routes());
@@ -122,8 +167,6 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   }
   await services.followChanges();
 
-  // Registration needs an initial access token, and is rate-limited besides (checklist C7).
-  koa.use(limitPerIp({ perMinute: config.registrationPerMinute, applies: (ctx) => ctx.method === 'POST' && ctx.path === '/reg' }));
   koa.use(cacheableJwks({ path: '/jwks', maxAgeSeconds: config.keys.jwksMaxAge }));
   // oidc-provider answers its own faults with 500 server_error; one caused by the
   // database being unreachable becomes 503 with Retry-After.
@@ -144,6 +187,8 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   const purge = config.purgeIntervalSeconds > 0
     ? setInterval(() => {
+        void services.counters.purgeExpired().catch((error: unknown) => logger.warn({ err: error }, 'purge of expired counters failed'));
+        void services.stores.userTokens.purgeExpired().catch((error: unknown) => logger.warn({ err: error }, 'purge of expired mailed tokens failed'));
         services.stores.payloads.purgeExpired().then(
           (count) => count && logger.debug({ count }, 'purged expired artifacts'),
           (error: unknown) => logger.warn({ err: error }, 'purge of expired artifacts failed'),
@@ -161,8 +206,54 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     async close() {
       keySync.stop();
       if (purge) clearInterval(purge);
+      await recovery.close();
+      await services.counters.close();
     },
   };
+}
+
+/**
+ * Revocations into the audit trail (checklist K2): a grant revoked (refresh token or code
+ * reuse, logout, an admin), and tokens revoked by their client at the revocation endpoint.
+ */
+function recordProtocolSecurityEvents(provider: Provider, events: ReturnType<typeof createSecurityEvents>, logger: Logger): void {
+  const originOf = (ctx: Koa.Context | undefined) => ({
+    ip: ctx?.ip,
+    userAgent: ctx?.get('user-agent') || undefined,
+    requestId: ctx?.state?.requestId as string | undefined,
+  });
+  const record = (event: Parameters<typeof events.record>[0]) => {
+    events.record(event).catch((error: unknown) => logger.warn({ err: error, event: event.action }, 'could not record a security event'));
+  };
+  provider.on('grant.revoked', (ctx, grantId) => {
+    const oidc = (ctx as { oidc?: { route?: string; client?: { clientId?: string } } }).oidc;
+    const clientId = oidc?.client?.clientId;
+    record({
+      action: 'grant.revoked',
+      clientId,
+      actor: clientId ? { type: 'client', id: clientId } : { type: 'system', id: 'gatehouse' },
+      origin: originOf(ctx),
+      target: { type: 'grant', id: grantId },
+      // token: a code or refresh token was presented again (reuse detection).
+      details: { route: oidc?.route },
+    });
+  });
+  for (const model of ['access_token', 'refresh_token'] as const) {
+    (provider as unknown as NodeJS.EventEmitter).on(`${model}.destroyed`, (token: { jti?: string; grantId?: string; clientId?: string; accountId?: string }) => {
+      const ctx = Provider.ctx as (Koa.Context & { oidc?: { route?: string } }) | undefined;
+      if (ctx?.oidc?.route !== 'revocation') return;
+      // The token's id is a digest of its value (adapter.ts): never the value itself.
+      record({
+        action: 'token.revoked',
+        userId: token.accountId,
+        clientId: token.clientId,
+        actor: { type: 'client', id: token.clientId ?? 'unknown' },
+        origin: originOf(ctx),
+        target: { type: 'grant', id: token.grantId ?? 'none' },
+        details: { kind: model, user_id: token.accountId ?? null },
+      });
+    });
+  }
 }
 
 /** 503 with Retry-After: the database is unreachable; the client should try again shortly. */

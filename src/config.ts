@@ -2,6 +2,7 @@
 // default and a description (the README's configuration table is checked against this
 // list), parsed and validated at start, and handed around as a frozen object.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
@@ -45,6 +46,14 @@ export const settings = {
       .optional(),
     doc: 'Key that encrypts private signing keys and client secrets at rest (32+ random bytes, base64). Required in production; generated into `DATA_DIR` in development. Generate one with `openssl rand -base64 32`.',
   },
+  SECRET_KEY_PREVIOUS: {
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9+/_-]{43,}={0,2}$/, 'each key must be at least 32 random bytes, base64 or base64url encoded')))
+      .optional(),
+    doc: 'Comma-separated earlier values of `SECRET_KEY`, during a key rotation: data sealed under them still opens, new data is sealed under `SECRET_KEY`. Drop them once `gatehouse secrets reseal` has run.',
+  },
   COOKIE_KEYS: {
     schema: z
       .string()
@@ -73,7 +82,8 @@ export const settings = {
     schema: durationSeconds(14 * 24 * 3600),
     doc: 'Refresh token lifetime, seconds: rotation issues a new token that keeps the first token\'s absolute expiry.',
   },
-  SESSION_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Login session lifetime at Gatehouse, seconds.' },
+  SESSION_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Absolute sign-in session lifetime at Gatehouse, seconds from the last sign-in, however active the session.' },
+  SESSION_IDLE_TTL: { schema: durationSeconds(24 * 3600), doc: 'A sign-in session unused for this many seconds ends (idle timeout).' },
   GRANT_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Lifetime of a grant (the record tokens hang off), seconds.' },
   INTERACTION_TTL: { schema: durationSeconds(1800), doc: 'Time a user has to finish a login or consent page, seconds.' },
   CLIENT_CACHE_TTL: {
@@ -124,9 +134,97 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(20),
     doc: 'Dynamic client registrations (`POST /reg`) one IP address may make per minute (HTTP 429 beyond).',
   },
+  TRUSTED_PROXIES: {
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+      .pipe(z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], 'each entry is an IP address or CIDR range')))
+      .default(['127.0.0.1', '::1']),
+    doc: 'With `TRUST_PROXY=true`: comma-separated addresses or CIDR ranges of the proxies whose `X-Forwarded-*` headers are believed. From any other peer those headers are ignored.',
+  },
+  TLS_CERT_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'PEM certificate chain: with `TLS_KEY_FILE`, Gatehouse serves HTTPS itself (TLS 1.2 or newer) instead of plain HTTP.',
+  },
+  TLS_KEY_FILE: { schema: z.string().min(1).optional(), doc: 'PEM private key of `TLS_CERT_FILE`.' },
+  REDIS_URL: {
+    schema: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    doc: 'When set, rate-limit and lockout counters live in this Redis instead of PostgreSQL (both are shared by every instance).',
+  },
+  TOKEN_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(1800),
+    doc: 'Token endpoint requests one client may make per minute (HTTP 429 beyond).',
+  },
+  TOKEN_IP_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(3000),
+    doc: 'Token, introspection and revocation requests one IP address may make per minute.',
+  },
+  INTROSPECTION_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(6000),
+    doc: 'Introspection and revocation requests one client may make per minute.',
+  },
+  AUTHORIZATION_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(300),
+    doc: 'Authorization requests (`/auth`) one IP address may make per minute.',
+  },
+  LOGIN_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(30),
+    doc: 'Sign-in form submissions one IP address may make per minute, right or wrong.',
+  },
+  LOGIN_LOCKOUT_THRESHOLD: {
+    schema: z.coerce.number().int().min(1).max(100).default(10),
+    doc: 'Failed sign-ins for one account name (within `LOGIN_FAILURE_WINDOW`) that lock it for `LOGIN_LOCKOUT_SECONDS`.',
+  },
+  LOGIN_LOCKOUT_SECONDS: {
+    schema: z.coerce.number().int().min(1).max(86400).default(60),
+    doc: 'First lock duration, seconds; each further failure after a lock doubles it, up to `LOGIN_LOCKOUT_MAX_SECONDS`.',
+  },
+  LOGIN_LOCKOUT_MAX_SECONDS: {
+    schema: z.coerce.number().int().min(1).max(86400).default(900),
+    doc: 'Longest lock, seconds. Locks are never permanent; admins can unlock earlier.',
+  },
+  LOGIN_FAILURE_WINDOW: {
+    schema: z.coerce.number().int().min(60).max(7 * 86400).default(12 * 3600),
+    doc: 'Seconds after an account name\'s first failure at which its failure count starts over.',
+  },
+  LOGIN_IP_FAILURE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(100),
+    doc: 'Failed sign-ins from one IP address per hour, over all account names, before that address is refused (credential stuffing).',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
+  },
+  SMTP_URL: {
+    schema: z
+      .url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' })
+      .refine((value) => {
+        const url = new URL(value);
+        const names = [...url.searchParams.keys()];
+        return url.hostname !== '' && names.every((name) => name === 'tls') && ['starttls', 'none', null].includes(url.searchParams.get('tls'))
+          && !(url.protocol === 'smtps:' && url.searchParams.has('tls'));
+      }, 'must name a host; the only query parameter is tls=starttls or tls=none, and only on smtp:// URLs')
+      .optional(),
+    doc: 'SMTP server for password-reset and verification mail: `smtps://user:pass@host:465` (TLS from the start) or `smtp://user:pass@host:587` (STARTTLS required; `?tls=none` sends in plain text, for a relay on the same host). Certificates are always verified.',
+  },
+  MAIL_FROM: {
+    schema: z
+      .string()
+      .max(320)
+      .regex(/^[^\r\n]*@[^\r\n]+$/, 'must be an address like `Gatehouse <no-reply@example.com>`')
+      .optional(),
+    doc: 'Sender of Gatehouse\'s mail. Default `Gatehouse <no-reply@ISSUER host>`.',
+  },
+  MAIL_DIR: {
+    schema: z.string().min(1).optional(),
+    doc: 'Without `SMTP_URL`, outside production: folder where mail is written as `.eml` files instead of being sent. Default `DATA_DIR/mail`.',
+  },
+  PASSWORD_RESET_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(20),
+    doc: 'Password-reset requests (`POST /password/forgot`) one IP address may make per hour (HTTP 429 beyond); one email address gets at most 5 messages an hour whatever the limit.',
   },
 } as const;
 
@@ -143,10 +241,32 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
   readonly secretKey: string | undefined;
+  /** Earlier SECRET_KEYs that still open sealed data during a rotation (never used to seal). */
+  readonly secretKeyPrevious: readonly string[];
   readonly cookieKeys: readonly string[] | undefined;
   readonly logLevel: Parsed['LOG_LEVEL'];
   readonly logFormat: 'json' | 'pretty';
   readonly trustProxy: boolean;
+  /** Peers whose X-Forwarded-* headers are believed (with trustProxy). */
+  readonly trustedProxies: readonly string[];
+  /** Serve HTTPS directly with these PEM files. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly redisUrl: string | undefined;
+  /** Requests per minute (checklist I1). */
+  readonly rateLimits: {
+    readonly tokenPerClient: number;
+    readonly tokenPerIp: number;
+    readonly introspectionPerClient: number;
+    readonly authorizationPerIp: number;
+    readonly loginPerIp: number;
+  };
+  readonly lockout: {
+    readonly threshold: number;
+    readonly lockSeconds: number;
+    readonly maxLockSeconds: number;
+    readonly failureWindowSeconds: number;
+    readonly ipFailuresPerHour: number;
+  };
   readonly ttl: {
     readonly authorizationCode: number;
     readonly accessToken: number;
@@ -154,10 +274,20 @@ export interface Config {
     readonly idToken: number;
     readonly refreshToken: number;
     readonly session: number;
+    readonly sessionIdle: number;
     readonly grant: number;
     readonly interaction: number;
   };
   readonly purgeIntervalSeconds: number;
+  readonly mail: {
+    /** SMTP server URL, credentials included; never log it. */
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    /** Where mail is written as files when there is no SMTP server (never in production). */
+    readonly dir: string;
+    /** Password-reset requests per IP address per hour. */
+    readonly resetRequestsPerHour: number;
+  };
   readonly clientCacheSeconds: number;
   readonly metricsToken: string | undefined;
   /** Dynamic client registrations per IP address per minute. */
@@ -235,10 +365,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: values.DATABASE_URL,
     databasePoolMax: values.DATABASE_POOL_MAX,
     secretKey: values.SECRET_KEY,
+    secretKeyPrevious: values.SECRET_KEY_PREVIOUS ?? [],
     cookieKeys: values.COOKIE_KEYS,
     logLevel: values.LOG_LEVEL,
     logFormat: values.LOG_FORMAT ?? (values.NODE_ENV === 'development' ? 'pretty' : 'json'),
     trustProxy: values.TRUST_PROXY,
+    trustedProxies: values.TRUSTED_PROXIES,
+    tls: values.TLS_CERT_FILE && values.TLS_KEY_FILE ? { certFile: values.TLS_CERT_FILE, keyFile: values.TLS_KEY_FILE } : undefined,
+    redisUrl: values.REDIS_URL,
+    rateLimits: {
+      tokenPerClient: values.TOKEN_RATE_LIMIT,
+      tokenPerIp: values.TOKEN_IP_RATE_LIMIT,
+      introspectionPerClient: values.INTROSPECTION_RATE_LIMIT,
+      authorizationPerIp: values.AUTHORIZATION_RATE_LIMIT,
+      loginPerIp: values.LOGIN_RATE_LIMIT,
+    },
+    lockout: {
+      threshold: values.LOGIN_LOCKOUT_THRESHOLD,
+      lockSeconds: values.LOGIN_LOCKOUT_SECONDS,
+      maxLockSeconds: values.LOGIN_LOCKOUT_MAX_SECONDS,
+      failureWindowSeconds: values.LOGIN_FAILURE_WINDOW,
+      ipFailuresPerHour: values.LOGIN_IP_FAILURE_LIMIT,
+    },
     ttl: {
       authorizationCode: values.AUTHORIZATION_CODE_TTL,
       accessToken: values.ACCESS_TOKEN_TTL,
@@ -246,10 +394,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idToken: values.ID_TOKEN_TTL,
       refreshToken: values.REFRESH_TOKEN_TTL,
       session: values.SESSION_TTL,
+      sessionIdle: values.SESSION_IDLE_TTL,
       grant: values.GRANT_TTL,
       interaction: values.INTERACTION_TTL,
     },
     purgeIntervalSeconds: values.PURGE_INTERVAL,
+    mail: {
+      smtpUrl: values.SMTP_URL,
+      from: values.MAIL_FROM ?? `Gatehouse <no-reply@${new URL(issuer).hostname.replace(/^\[|\]$/g, '')}>`,
+      dir: values.MAIL_DIR ?? path.join(values.DATA_DIR, 'mail'),
+      resetRequestsPerHour: values.PASSWORD_RESET_RATE_LIMIT,
+    },
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
     metricsToken: values.METRICS_TOKEN,
     registrationPerMinute: values.REGISTRATION_RATE_LIMIT,
@@ -268,10 +423,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
 
-  if (config.issuer.startsWith('https://') && !config.trustProxy) {
-    // Gatehouse itself serves plain HTTP: an https issuer means a TLS-terminating proxy in
-    // front, whose X-Forwarded-Proto must be trusted for Secure cookies to be set.
-    problems.push('TRUST_PROXY: must be true when ISSUER is https (Gatehouse runs behind a TLS-terminating proxy)');
+  if (Boolean(values.TLS_CERT_FILE) !== Boolean(values.TLS_KEY_FILE)) {
+    problems.push(`${values.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'}: required with ${values.TLS_CERT_FILE ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} (both or neither)`);
+  }
+  if (config.issuer.startsWith('https://') && !config.trustProxy && !config.tls) {
+    // Without its own certificate Gatehouse serves plain HTTP: an https issuer then means
+    // a TLS-terminating proxy in front, whose X-Forwarded-Proto must be trusted for
+    // Secure cookies to be set.
+    problems.push('TRUST_PROXY: must be true when ISSUER is https and Gatehouse does not terminate TLS itself (or set TLS_CERT_FILE and TLS_KEY_FILE)');
+  }
+  if (config.lockout.maxLockSeconds < config.lockout.lockSeconds) {
+    problems.push(`LOGIN_LOCKOUT_MAX_SECONDS: must be at least LOGIN_LOCKOUT_SECONDS (${config.lockout.lockSeconds})`);
   }
   if (config.keys.rotationInterval > 0 && config.keys.jwksMaxAge >= config.keys.rotationInterval) {
     // A cached JWKS must turn over within the time a next key is published before it signs.
@@ -293,6 +455,13 @@ function productionProblems(config: Config): string[] {
   }
   if (!config.issuer.startsWith('https://')) {
     problems.push(`ISSUER: must be an https:// URL in production (got ${config.issuer})`);
+  }
+  if (config.mail.smtpUrl) {
+    // Plain-text SMTP would carry live reset links (and the SMTP password) over the network.
+    const smtp = new URL(config.mail.smtpUrl);
+    if (smtp.searchParams.get('tls') === 'none' && !['localhost', '127.0.0.1', '[::1]'].includes(smtp.hostname)) {
+      problems.push('SMTP_URL: tls=none is allowed in production only for a relay on this host (localhost)');
+    }
   }
   return problems;
 }

@@ -9,6 +9,8 @@ import { newUserInput, setPasswordInput, userListQuery, userPatchInput, type Acc
 import type { AuditService } from '../services/audit.js';
 import { clientListQuery, clientPatchInput, newClientInput, rotateSecretInput, type ClientService } from '../services/clients.js';
 import { viewKey, type KeyService } from '../services/keys.js';
+import type { MfaService } from '../services/mfa.js';
+import type { LockoutService } from '../services/lockouts.js';
 import { newRegistrationTokenInput, type RegistrationTokenService } from '../services/registration-tokens.js';
 import { newRoleInput, rolePatchInput, type RoleService } from '../services/roles.js';
 import { pageQuery, roleName } from '../services/validation.js';
@@ -21,9 +23,13 @@ export interface AdminServices {
   apis: ApiService;
   accounts: AccountService;
   roles: RoleService;
+  mfa: MfaService;
+  lockouts: LockoutService;
   keys: KeyService;
   audit: AuditService;
   registrationTokens: RegistrationTokenService;
+  /** Mails a user a link that verifies their address (src/recovery/notifier.ts). */
+  verificationMail: { emailVerification(userId: string, actor: AuditActor): Promise<{ sent_to: string; expires_at: string }> };
 }
 
 export interface RouteInput {
@@ -166,6 +172,27 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     handle: async ({ params, actor }, s) => ok(await s.accounts.updateUser(params.id!, { disabled: false }, actor)),
   },
   {
+    method: 'post', path: '/users/{id}/verification-email', operationId: 'sendVerificationEmail',
+    summary: 'Mail the user a link that verifies their address (valid 24 hours; earlier links stop working)', tag: 'Users',
+    scope: 'admin', mutates: true, params: userId,
+    response: {
+      status: 202,
+      description: 'The mail was accepted for delivery',
+      schema: z.object({ sent_to: z.string().describe('The user\'s current address'), expires_at: z.iso.datetime().describe('When the link stops working') }),
+    },
+    handle: async ({ params, actor }, s) => ({ status: 202, body: await s.verificationMail.emailVerification(params.id!, actor) }),
+  },
+  {
+    method: 'get', path: '/users/{id}/lockout', operationId: 'getUserLockout', summary: 'Whether repeated failed sign-ins have locked the user\'s names', tag: 'Users',
+    scope: 'admin:read', mutates: false, params: userId, response: { status: 200, description: 'Lock status', schema: shapes.lockoutView },
+    handle: async ({ params }, s) => ok(await s.lockouts.status(params.id!)),
+  },
+  {
+    method: 'post', path: '/users/{id}/unlock', operationId: 'unlockUser', summary: 'Lift a sign-in lock and forget the failed attempts', tag: 'Users',
+    scope: 'admin', mutates: true, params: userId, response: { status: 200, description: 'Lock status', schema: shapes.lockoutView },
+    handle: async ({ params, actor }, s) => ok(await s.lockouts.unlock(params.id!, actor)),
+  },
+  {
     method: 'put', path: '/users/{id}/roles/{name}', operationId: 'assignUserRole', summary: 'Give a user a role', tag: 'Users',
     scope: 'admin', mutates: true, params: userId.extend(roleParam.shape), response: { status: 200, description: 'The user\'s roles', schema: shapes.roleNames },
     handle: async ({ params, actor }, s) => ok({ roles: await s.roles.assignToUser(params.id!, params.name!, actor) }),
@@ -206,6 +233,14 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     scope: 'admin', mutates: true, params: userId.extend({ grant: z.string().max(100) }), response: { status: 204, description: 'Revoked' },
     handle: async ({ params, actor }, s) => {
       await s.accounts.revokeGrant(params.id!, params.grant!, actor);
+      return noContent;
+    },
+  },
+  {
+    method: 'delete', path: '/users/{id}/mfa', operationId: 'resetUserMfa', summary: 'Remove a user\'s second factor (authenticator app and recovery codes); they sign in with the password and may enrol again', tag: 'Users',
+    scope: 'admin', mutates: true, params: userId, response: { status: 204, description: 'Removed' },
+    handle: async ({ params, actor }, s) => {
+      await s.mfa.reset(params.id!, actor);
       return noContent;
     },
   },

@@ -4,7 +4,7 @@ import { describeProtocolError } from './error-pages.js';
 import type { Renderer } from './views.js';
 
 /** Paths a person's browser is sent to: their errors are pages, everything else JSON. */
-const BROWSER_PATHS = /^\/(auth|session\/end|interaction)(\/|$)/;
+const BROWSER_PATHS = /^\/(auth|session\/end|interaction|password|email)(\/|$)/;
 
 /**
  * A query string that does not decode to valid UTF-8, or decodes to a NUL byte, is

@@ -13,20 +13,31 @@ import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
 import type { AccountService } from '../services/accounts.js';
 import type { ConsentService } from '../services/consents.js';
+import type { MfaService } from '../services/mfa.js';
 import { SUPPORTED_SCOPES } from '../services/clients.js';
 import { adminScopesFor } from '../services/roles.js';
 import type { ApiRecord } from '../stores/apis.js';
+import type { LoginThrottle } from '../security/login-throttle.js';
+import type { SecurityEvents } from '../services/security-events.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
+import { createSecondFactor } from './second-factor.js';
 
 export interface InteractionDeps {
   provider: Provider;
   accounts: AccountService;
   consents: ConsentService;
+  /** The second factor (authenticator app, recovery codes). */
+  mfa: MfaService;
+  /** Whether the user has a passkey (usable as the second factor). */
+  hasPasskey(userId: string): Promise<boolean>;
   render: Renderer;
   csrf: Csrf;
   logger: Logger;
-  recordLogin(result: 'success' | 'failure'): void;
+  recordLogin(result: 'success' | 'failure' | 'refused'): void;
+  /** Failed sign-ins per account name and per IP, shared by every instance. */
+  loginThrottle: LoginThrottle;
+  securityEvents: SecurityEvents;
   /** The admin API's resource indicator: its scopes go only to users holding the matching role. */
   adminAudience: string;
   /** A registered API, for the descriptions of its scopes on the consent page. */
@@ -154,10 +165,25 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     }, status);
   }
 
+  const secondFactor = createSecondFactor({
+    mfa: deps.mfa,
+    hasPasskey: deps.hasPasskey,
+    securityEvents: deps.securityEvents,
+    render,
+    csrf,
+    logger: deps.logger,
+    load,
+    readForm,
+    finish,
+    clientName: async (details) => (await clientInfo(details)).name,
+  });
+  secondFactor.register(router);
+
   router.get('/', async (ctx) => {
     const details = await load(ctx);
     const client = await clientInfo(details);
     if (details.prompt.name === 'login') {
+      if (await secondFactor.renderIfPending(ctx, details)) return;
       renderLogin(ctx, details, client.name, {});
       return;
     }
@@ -198,19 +224,39 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const details = await load(ctx);
     const form = readForm(ctx, loginForm, details.uid);
     if (details.prompt.name !== 'login') throw new AppError('invalid_input', 'This sign-in step is already complete.');
-    const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
     const clientId = String(details.params['client_id']);
+    const origin = requestOrigin(ctx);
+    // Checked before any hashing: a locked name or a stuffing address costs no argon2 work.
+    const verdict = form.login.trim() ? await deps.loginThrottle.check(form.login, ctx.ip) : ({ refused: false } as const);
+    if (verdict.refused) {
+      deps.recordLogin('refused');
+      const known = await accounts.find(form.login.trim()).catch(() => undefined);
+      await deps.securityEvents.record({ action: 'login.refused', userId: known?.id, clientId, origin, details: { reason: verdict.reason } });
+      const { name } = await clientInfo(details);
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      // The same words whether or not an account has this name: the lock counts names, not accounts.
+      renderLogin(ctx, details, name, { error: tooManyAttemptsMessage(verdict.retryAfterSeconds), login: form.login }, 429);
+      return;
+    }
+    const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
     if (!user) {
       deps.recordLogin('failure');
-      deps.logger.info({ event: 'login.failure', clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'sign-in failed');
+      const { lockedForSeconds } = form.login.trim() ? await deps.loginThrottle.failed(form.login, ctx.ip) : {};
+      const known = await accounts.find(form.login.trim()).catch(() => undefined);
+      await deps.securityEvents.record({ action: 'login.failure', userId: known?.id, clientId, origin });
+      if (lockedForSeconds) {
+        await deps.securityEvents.record({ action: 'login.locked', userId: known?.id, clientId, origin, details: { seconds: lockedForSeconds } });
+      }
       const { name } = await clientInfo(details);
       // 400, not 401: a form login has no WWW-Authenticate challenge to offer (RFC 9110 §15.5.2).
       renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 400);
       return;
     }
+    await deps.loginThrottle.succeeded(form.login);
     deps.recordLogin('success');
-    deps.logger.info({ event: 'login.success', userId: user.id, clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'signed in');
-    await finish(ctx, { login: { accountId: user.id, amr: ['pwd'], ts: Math.floor(Date.now() / 1000) } });
+    // Signed in now, or after a second factor (second-factor.ts), which records the success then.
+    const outcome = await secondFactor.afterPassword(ctx, details, user);
+    await deps.securityEvents.record({ action: outcome === 'signed_in' ? 'login.success' : 'login.password_verified', userId: user.id, clientId, origin });
   });
 
   router.post('/confirm', async (ctx) => {
@@ -236,6 +282,15 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   });
 
   return router;
+}
+
+function requestOrigin(ctx: Context) {
+  return { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined };
+}
+
+function tooManyAttemptsMessage(seconds: number): string {
+  const wait = seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
+  return `Too many failed sign-in attempts. Try again in ${wait}.`;
 }
 
 function requestedScopes(details: Details): string[] {

@@ -1,6 +1,8 @@
 // The one place Gatehouse constructs oidc-provider. Each non-default setting carries the
 // reason it is set. Defaults referenced below are oidc-provider 9's (lib/helpers/defaults.js).
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { accountClientMetadata } from '../account/client.js';
+import { ACR_MFA, ACR_PASSWORD } from '../services/mfa.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -89,6 +91,25 @@ function permittedApiScopes(ctx: KoaContextWithOIDC, client: Record<string, unkn
   return permitted;
 }
 
+/**
+ * oidc-provider's prompts, plus one login check: a request whose acr_values ask for the
+ * second factor is not satisfied by a session that signed in with the password alone
+ * (acr_values are only voluntary for oidc-provider; here they are enforced).
+ */
+function loginPolicy() {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.push(new interactionPolicy.Check(
+    'mfa_required',
+    'multi-factor authentication is required',
+    'unmet_authentication_requirements',
+    (ctx) => {
+      const asked = String(ctx.oidc.params?.['acr_values'] ?? '').split(' ').includes(ACR_MFA);
+      return asked && ctx.oidc.session?.acr !== ACR_MFA ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  ));
+  return policy;
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, accounts, consents, render } = deps;
   const https = config.issuer.startsWith('https://');
@@ -101,8 +122,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       findClient: deps.findClient,
       registeredClients: deps.registeredClients,
     }),
-    // Clients live in Gatehouse's own table, read through the adapter.
-    clients: [],
+    // Clients live in Gatehouse's own table, read through the adapter; the one exception is
+    // the built-in client of the account pages.
+    clients: [accountClientMetadata(config.issuer) as never],
+    // What a sign-in proved: the password alone, or the password and a second factor. The
+    // ID token's acr says which; a client that needs the second factor asks with
+    // acr_values=urn:gatehouse:acr:mfa and gets it or an error (loginPolicy below).
+    acrValues: [ACR_PASSWORD, ACR_MFA],
     jwks: deps.jwks as Configuration['jwks'],
     async findAccount(_ctx, sub) {
       const user = await accounts.findById(sub);
@@ -110,7 +136,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!user || user.disabled) return undefined;
       return { accountId: user.id, roles: user.roles, claims: async () => ({ ...accountClaims(user), sub: user.id }) };
     },
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    // acr and amr (what the sign-in proved: RFC 8176 methods, password alone or a second
+    // factor) go with every ID token, so services can require MFA offline; they are not
+    // user claims and never appear at userinfo.
+    claims: { ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])), openid: [...SCOPE_CLAIMS.openid, 'acr', 'amr'] },
     scopes: [...SUPPORTED_SCOPES],
     // Put the claims of the granted scopes (profile, email, roles…) in the ID token too,
     // not only at userinfo, so services can read them without another call. Still only
@@ -247,7 +276,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
-      Session: config.ttl.session,
+      // Saved again on every use, so this is an idle timeout, capped by an absolute
+      // lifetime counted from the last sign-in (ASVS 7.3.1, 7.3.2).
+      Session(_ctx, session) {
+        const now = Math.floor(Date.now() / 1000);
+        const absoluteEnd = (session.loginTs ?? now) + config.ttl.session;
+        return Math.max(1, Math.min(config.ttl.sessionIdle, absoluteEnd - now));
+      },
       Grant: config.ttl.grant,
       // Rotation never extends a refresh token's life past the first one's expiry: an
       // absolute lifetime (ASVS 10.4.8).
@@ -285,6 +320,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: loginPolicy(),
     },
     // A grant the user already gave (their consent record), or a first-party client,
     // satisfies the consent prompt without showing the page again.

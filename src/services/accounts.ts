@@ -1,9 +1,9 @@
 // Users as the rest of Gatehouse sees them: creation with validation, sign-in by email or
 // username, and the OIDC claims an account releases.
 import { z } from 'zod';
-import { AppError } from '../errors.js';
+import { AppError, invalidInput } from '../errors.js';
 import type { UserRecord } from '../stores/users.js';
-import { PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
+import { accountWords, PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
 import type { AuditActor } from '../stores/audit.js';
 import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
 import type { Stores, Transaction } from './transaction.js';
@@ -84,6 +84,9 @@ export const userPatchInput = z
 
 export const setPasswordInput = z.object({ password }).strict();
 
+/** A signed-in user choosing a new password: the current one proves it is them. */
+export const changeOwnPasswordInput = z.object({ current_password: z.string().max(4096), new_password: password }).strict();
+
 export const userListQuery = pageQuery.extend({
   q: z.string().max(254).optional().describe('Substring of the email address or username'),
   email: z.string().max(254).optional().describe('Exact email address'),
@@ -140,6 +143,12 @@ export interface GrantView {
   expires_at: string | null;
 }
 
+/** A password built on the account's own email or username is refused (NIST SP 800-63B §3.1.1.2). */
+export function refuseAccountWords(password: string, account: { email?: string | undefined; username?: string | null | undefined }): void {
+  const problem = passwordProblem(password, accountWords(account));
+  if (problem) throw invalidInput([{ field: 'password', message: problem }]);
+}
+
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -176,6 +185,7 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
   return {
     async createUser(input: unknown, actor: AuditActor): Promise<UserView> {
       const data = parseInput(newUserInput, input);
+      if (data.password !== undefined) refuseAccountWords(data.password, data);
       const passwordHash = data.password === undefined ? null : await passwords.hash(data.password);
       return transaction(async (tx) => {
         const user = await tx.users.create({
@@ -278,6 +288,7 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
      */
     async setPassword(reference: string, input: unknown, actor: AuditActor): Promise<UserView> {
       const data = parseInput(setPasswordInput, input);
+      refuseAccountWords(data.password, await findByIdOrLogin(reference));
       const hash = await passwords.hash(data.password);
       return transaction(async (tx) => {
         const user = await findByIdOrLogin(reference, tx);
@@ -287,6 +298,27 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
         // The audit record says that the password changed, never what to.
         await tx.audit.append(actor, { action: 'user.set_password', targetType: 'user', targetId: user.id, after: view });
         return view;
+      });
+    },
+
+    /**
+     * A signed-in user changes their own password, giving the current one. Every other
+     * session, and every grant and token of the user, ends as with setPassword; the
+     * session the change was made in (`keepSessionUid`) stays signed in.
+     */
+    async changeOwnPassword(userId: string, input: unknown, actor: AuditActor, keepSessionUid: string): Promise<void> {
+      const data = parseInput(changeOwnPasswordInput, input);
+      const user = await byId(userId);
+      if (Buffer.byteLength(data.current_password, 'utf8') > PASSWORD_MAX_BYTES || !(await passwords.verify(user.passwordHash, data.current_password))) {
+        throw new AppError('invalid_input', 'The current password is incorrect.', [{ field: 'current_password', message: 'is incorrect' }]);
+      }
+      refuseAccountWords(data.new_password, user);
+      const hash = await passwords.hash(data.new_password);
+      await transaction(async (tx) => {
+        await tx.users.setPasswordHash(userId, hash);
+        await tx.users.markPasswordChanged(userId);
+        const revoked = await tx.payloads.destroyByAccountIdExcept(userId, keepSessionUid);
+        await tx.audit.append(actor, { action: 'user.change_password', targetType: 'user', targetId: userId, after: { artifacts_revoked: revoked } });
       });
     },
 

@@ -11,9 +11,15 @@ import { createAuditService } from './audit.js';
 import { createClientService, type MetadataValidator } from './clients.js';
 import { createConsentService } from './consents.js';
 import { createKeyService } from './keys.js';
+import { createMfaService } from './mfa.js';
 import { PasswordHasher } from './passwords.js';
 import { createRoleService } from './roles.js';
 import { createStores, createTransaction, type Stores } from './transaction.js';
+import { createUserTokenService } from './user-tokens.js';
+import { postgresCounters, redisCounters } from '../security/counters.js';
+import { LoginThrottle } from '../security/login-throttle.js';
+import { RateLimits } from '../security/rate-limits.js';
+import { createLockoutService } from './lockouts.js';
 
 /** NOTIFY channels on which instances tell each other that a client or an API changed. */
 export const CLIENT_CHANGES_CHANNEL = 'gatehouse_client_changed';
@@ -26,6 +32,9 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
   const stores = { ...createStores(db.prisma), keys: createKeyStore(db.prisma) };
   const transaction = createTransaction(db.prisma);
   const passwords = new PasswordHasher();
+  // Shared by every instance: PostgreSQL unless Redis is configured (checklist I8).
+  const counters = config.redisUrl ? redisCounters(config.redisUrl) : postgresCounters(db.prisma);
+  const loginThrottle = new LoginThrottle(counters, config.lockout);
   // A retired key stays published while any token it signed can still be presented, and
   // until every verifier's cached copy of the JWKS has been fetched again.
   const retiredKeyRetentionSeconds = async () => {
@@ -53,6 +62,8 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     announceChange: announceClientChange,
   });
 
+  const accounts = createAccountService({ stores, transaction, passwords });
+
   const apis = createApiService({
     stores,
     transaction,
@@ -66,11 +77,17 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
 
   return {
     secretBox,
+    counters,
+    rateLimits: new RateLimits(counters),
+    loginThrottle,
     apis,
     stores,
     transaction,
     passwords,
-    accounts: createAccountService({ stores, transaction, passwords }),
+    accounts,
+    lockouts: createLockoutService({ throttle: loginThrottle, findUser: (reference) => accounts.find(reference), audit: stores.audit }),
+    userTokens: createUserTokenService({ stores, transaction, passwords }),
+    mfa: createMfaService({ stores, transaction, secretBox, counters }),
     clients,
     roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
     audit: createAuditService({ stores }),

@@ -21,6 +21,8 @@ export interface SecurityEvent {
   target?: { type: string; id: string };
   /** Non-secret details, e.g. the reason or the lock duration. */
   details?: Record<string, unknown>;
+  /** Who acted, when it is not the user (e.g. the client that revoked a token). */
+  actor?: { type: 'client' | 'system'; id: string };
 }
 
 export type SecurityEvents = ReturnType<typeof createSecurityEvents>;
@@ -35,7 +37,13 @@ export function createSecurityEvents(deps: { audit: AuditStore; logger: Logger }
       await deps.audit.append(
         // Only a success proves who acted; a failed or refused attempt was made by someone
         // claiming the name, and the user is its target.
-        { ...(userId && action.endsWith('.success') ? { type: 'user', id: userId } : { type: 'anonymous', id: 'anonymous' }), clientId, ip: origin.ip, userAgent: origin.userAgent, requestId: origin.requestId },
+        {
+          ...(event.actor ?? (userId && action.endsWith('.success') ? { type: 'user', id: userId } : { type: 'anonymous', id: 'anonymous' })),
+          clientId,
+          ip: origin.ip,
+          userAgent: origin.userAgent,
+          requestId: origin.requestId,
+        },
         { action, targetType: target.type, targetId: target.id, ...(details ? { after: details } : {}) },
       );
     },

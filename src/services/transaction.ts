@@ -5,9 +5,11 @@ import { createApiStore } from '../stores/apis.js';
 import { createAuditStore } from '../stores/audit.js';
 import { createClientStore } from '../stores/clients.js';
 import { createConsentStore } from '../stores/consents.js';
+import { createMfaStore } from '../stores/mfa.js';
 import { createPayloadStore } from '../stores/oidc-payloads.js';
 import { createRoleStore, type Db } from '../stores/roles.js';
 import { createUserStore } from '../stores/users.js';
+import { createUserTokenStore } from '../stores/user-tokens.js';
 
 export function createStores(db: Db) {
   return {
@@ -19,6 +21,8 @@ export function createStores(db: Db) {
     payloads: createPayloadStore(db),
     audit: createAuditStore(db),
     apis: createApiStore(db),
+    mfa: createMfaStore(db),
+    userTokens: createUserTokenStore(db),
   };
 }
 

@@ -121,6 +121,12 @@ export function createPayloadStore(prisma: Db) {
       return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE account_id = ${accountId}`;
     },
 
+    /** Like destroyByAccountId, but the browser session `keepSessionUid` survives. */
+    async destroyByAccountIdExcept(accountId: string, keepSessionUid: string): Promise<number> {
+      return prisma.$executeRaw`
+        DELETE FROM oidc_payloads WHERE account_id = ${accountId} AND NOT (model = 'Session' AND uid IS NOT DISTINCT FROM ${keepSessionUid})`;
+    },
+
     /** Deletes every grant, code, token and registration token issued to a client. */
     async destroyByClientId(clientId: string): Promise<number> {
       return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE client_id = ${clientId}`;

@@ -189,6 +189,21 @@ export function createUserStore(prisma: Db) {
       await prisma.user.update({ where: { id }, data: { passwordHash } });
     },
 
+    /**
+     * Marks the email verified only while it is still `email`: an address changed in the
+     * meantime stays unverified. Returns whether it was marked.
+     */
+    async markEmailVerified(id: string, email: string): Promise<boolean> {
+      const count = await prisma.$executeRaw`
+        UPDATE users SET email_verified = true, updated_at = now() WHERE id = ${id}::uuid AND email = ${email}`;
+      return count === 1;
+    },
+
+    /** Records when the user last chose a new password themselves. */
+    async markPasswordChanged(id: string): Promise<void> {
+      await prisma.$executeRaw`UPDATE users SET password_changed_at = now() WHERE id = ${id}::uuid`;
+    },
+
     async setDisabled(id: string, disabled: boolean): Promise<UserRecord> {
       try {
         return toRecord(await prisma.user.update({ where: { id }, data: { disabled }, include: withRoles }));

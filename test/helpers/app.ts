@@ -17,6 +17,8 @@ import { createLogger } from '../../src/logger.js';
 
 export interface TestApp {
   issuer: string;
+  /** This app's log (JSON lines), when the run collects logs. */
+  logFile: string | undefined;
   /** Where this instance listens; equals the issuer unless ISSUER was overridden. */
   origin: string;
   /** Where the admin API listens: the origin, or its own listener when ADMIN_PORT is set. */
@@ -37,9 +39,29 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run a second instance on the same PostgreSQL schema as this one (PostgreSQL only). */
   shareStoreWith?: TestApp;
+  /**
+   * Issuer host name instead of 127.0.0.1, e.g. `localhost` for WebAuthn in a browser
+   * (an IP address is not a valid RP ID; localhost is a secure context). The server
+   * still listens on 127.0.0.1.
+   */
+  issuerHost?: 'localhost';
 }
 
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
+
+/** Set by the global setup: the folder every app of this run writes its log to. */
+const LOG_DIR = process.env.GATEHOUSE_TEST_LOG_DIR;
+let appCounter = 0;
+
+const GENEROUS_LIMITS: Record<string, string> = {
+  TOKEN_RATE_LIMIT: '100000',
+  TOKEN_IP_RATE_LIMIT: '100000',
+  INTROSPECTION_RATE_LIMIT: '100000',
+  AUTHORIZATION_RATE_LIMIT: '100000',
+  LOGIN_RATE_LIMIT: '100000',
+  LOGIN_LOCKOUT_THRESHOLD: '100',
+  LOGIN_IP_FAILURE_LIMIT: '100000',
+};
 
 const secrets: Secrets = { secretKey: randomBytes(32).toString('base64'), cookieKeys: [randomBytes(32).toString('base64url')] };
 
@@ -84,16 +106,26 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const actualPort = (server.address() as AddressInfo).port;
   const origin = `http://127.0.0.1:${actualPort}`;
-  const issuer = options.env?.ISSUER ?? origin;
+  const issuer = options.env?.ISSUER ?? (options.issuerHost ? `http://${options.issuerHost}:${actualPort}` : origin);
   const config = loadConfig({
     NODE_ENV: 'test',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Every app of the run logs at debug level to its own file; the global teardown greps
+    // them all for secrets (checklist K4).
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? (LOG_DIR ? 'debug' : 'silent'),
     PURGE_INTERVAL: '0',
+    // Tests sign in and call the token endpoint far faster than people do, all from
+    // 127.0.0.1: limits and lockouts are on (their code runs in every test) but high;
+    // the tests of limits and lockouts set their own.
+    ...GENEROUS_LIMITS,
+    // Without SMTP_URL mail goes to files: keep them out of the working tree.
+    MAIL_DIR: path.join(tmpdir(), `gatehouse-test-mail-${process.pid}`),
     ...storage.env,
     ...options.env,
     ISSUER: issuer,
   });
-  const logger = createLogger({ level: config.logLevel });
+  appCounter += 1;
+  const logFile = LOG_DIR ? path.join(LOG_DIR, `app-${process.pid}-${appCounter}.log`) : undefined;
+  const logger = createLogger({ level: config.logLevel, ...(logFile ? { file: logFile } : {}) });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
   await migrate(db);
   // A store written by another process (the CLI) is readable only with its secrets.
@@ -128,6 +160,7 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   };
   return {
     issuer,
+    logFile,
     origin,
     adminOrigin,
     storage,

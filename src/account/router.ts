@@ -1,0 +1,310 @@
+// The signed-in user's own pages under /account: what the account is, changing the
+// password, and the second factor (authenticator app, recovery codes). They are
+// authenticated by Gatehouse's browser session, the one oidc-provider keeps; a browser
+// without one is sent through a normal sign-in of the built-in account client and comes
+// back. Changes to the password or the second factor need a recent sign-in.
+import { createHash, randomBytes } from 'node:crypto';
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import { isDatabaseUnavailable } from '../db/errors.js';
+import { AppError } from '../errors.js';
+import type { Renderer } from '../http/views.js';
+import type { Logger } from '../logger.js';
+import type { AccountService } from '../services/accounts.js';
+import type { MfaService } from '../services/mfa.js';
+import type { AuditActor } from '../stores/audit.js';
+import type { UserRecord } from '../stores/users.js';
+import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, ACCOUNT_PATH } from './client.js';
+import type { AccountCsrf } from './csrf.js';
+
+/** A change to the password or the second factor needs a sign-in at most this old (checklist E8). */
+export const RECENT_SIGN_IN_SECONDS = 10 * 60;
+/** The sign-in round trip must come back within this time. */
+const SIGN_IN_COOKIE_SECONDS = 30 * 60;
+const SIGN_IN_COOKIE = 'gatehouse.account';
+
+export interface AccountDeps {
+  provider: Provider;
+  accounts: AccountService;
+  mfa: MfaService;
+  render: Renderer;
+  csrf: AccountCsrf;
+  logger: Logger;
+  issuer: string;
+}
+
+interface SignedIn {
+  user: UserRecord;
+  sessionUid: string;
+  /** When the session last signed in (seconds since the epoch). */
+  loginTs: number;
+}
+
+const csrfOnly = z.object({ csrf: z.string().max(100) }).loose();
+const passwordForm = z.object({ csrf: z.string().max(100), current_password: z.string().max(4096), new_password: z.string().max(4096) });
+const codeForm = z.object({ csrf: z.string().max(100), code: z.string().max(64) });
+const signInState = z.object({ state: z.string().max(100), next: z.string().max(200) });
+
+const NOTICES: Record<string, string> = {
+  password: 'Your password was changed. Every other session was signed out.',
+  'totp-off': 'Two-step verification is off.',
+};
+
+const epochNow = () => Math.floor(Date.now() / 1000);
+
+/** Only paths of the account area are followed after sign-in: never another site. */
+function safeNext(value: unknown): string {
+  return typeof value === 'string' && /^\/account(\/[\w-]*)*$/.test(value) ? value : ACCOUNT_PATH;
+}
+
+export function createAccountRouter(deps: AccountDeps): Router {
+  const { provider, accounts, mfa, render, csrf } = deps;
+  const router = new Router({ prefix: ACCOUNT_PATH });
+  const https = deps.issuer.startsWith('https://');
+
+  router.use(pageErrors(deps));
+  router.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));
+
+  /** The signed-in user of this browser's Gatehouse session, if any. */
+  async function signedIn(ctx: Context): Promise<SignedIn | undefined> {
+    // The session cookie is signed with the key ring this app shares with the provider.
+    const sessionId = ctx.cookies.get(provider.cookieName('session'), { signed: true });
+    if (!sessionId) return undefined;
+    const session = await provider.Session.find(sessionId);
+    if (!session?.accountId) return undefined;
+    const user = await accounts.findById(session.accountId);
+    if (!user || user.disabled) return undefined;
+    return { user, sessionUid: session.uid, loginTs: session.loginTs ?? 0 };
+  }
+
+  /**
+   * Sends the browser through an authorization request of the account client, to come
+   * back to `next`. `reauthenticate` asks for the password (and second factor) again
+   * even when a session exists (prompt=login).
+   */
+  function sendToSignIn(ctx: Context, next: string, reauthenticate = false): void {
+    const state = randomBytes(16).toString('base64url');
+    // PKCE is required of every public client; the code is never redeemed, so the
+    // verifier is thrown away.
+    const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+    ctx.cookies.set(SIGN_IN_COOKIE, Buffer.from(JSON.stringify({ state, next: safeNext(next) })).toString('base64url'), {
+      signed: true, httpOnly: true, sameSite: 'lax', secure: https, path: ACCOUNT_PATH, maxAge: SIGN_IN_COOKIE_SECONDS * 1000, overwrite: true,
+    });
+    const url = new URL('/auth', deps.issuer);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${deps.issuer}${ACCOUNT_CALLBACK_PATH}`,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...(reauthenticate ? { prompt: 'login' } : {}),
+    }).toString();
+    ctx.redirect(url.toString());
+    ctx.status = 303;
+  }
+
+  /** The signed-in user, or undefined after sending the browser to sign in. */
+  async function requireUser(ctx: Context, next: string): Promise<SignedIn | undefined> {
+    const current = await signedIn(ctx);
+    if (!current) sendToSignIn(ctx, next);
+    return current;
+  }
+
+  function isRecent(current: SignedIn): boolean {
+    return epochNow() - current.loginTs <= RECENT_SIGN_IN_SECONDS;
+  }
+
+  /** Parses a form and checks its CSRF token against the session; 403 and nothing done otherwise. */
+  function readForm<T>(ctx: Context, schema: z.ZodType<T>, current: SignedIn): T {
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (!csrf.verify(current.sessionUid, body['csrf'])) {
+      throw new AppError('forbidden', 'The form could not be verified. Reload the page and try again.');
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new AppError('invalid_input', 'The form was incomplete or malformed.');
+    return parsed.data;
+  }
+
+  function actorOf(ctx: Context, current: SignedIn): AuditActor {
+    return { type: 'user', id: current.user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined };
+  }
+
+  async function renderOverview(ctx: Context, current: SignedIn, extra: { notice?: string; passwordError?: string } = {}, status = 200) {
+    const status2fa = await mfa.status(current.user.id);
+    render(ctx, 'account', {
+      title: 'Your account',
+      csrf: csrf.tokenFor(current.sessionUid),
+      email: current.user.email,
+      username: current.user.username,
+      totp: status2fa.totp,
+      recoveryCodesLeft: status2fa.recoveryCodesLeft,
+      notice: extra.notice,
+      passwordError: extra.passwordError,
+      recent: isRecent(current),
+    }, status);
+  }
+
+  async function renderSetup(ctx: Context, current: SignedIn, error?: string, status = 200) {
+    const enrolment = await mfa.beginEnrolment(current.user.id, actorOf(ctx, current));
+    render(ctx, 'account-totp', {
+      title: 'Set up an authenticator app',
+      csrf: csrf.tokenFor(current.sessionUid),
+      qr: enrolment.qrDataUrl,
+      // Grouped in fours for typing; authenticator apps ignore the spaces.
+      secret: enrolment.secret.match(/.{1,4}/g)!.join(' '),
+      error,
+    }, status);
+  }
+
+  function renderCodes(ctx: Context, current: SignedIn, codes: string[], heading: string) {
+    render(ctx, 'account-codes', { title: 'Recovery codes', heading, codes, email: current.user.email });
+  }
+
+  router.get('/', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const notice = typeof ctx.query['done'] === 'string' ? NOTICES[ctx.query['done']] : undefined;
+    await renderOverview(ctx, current, notice ? { notice } : {});
+  });
+
+  // A fresh sign-in on request, for changes made from scripts (the passkey section).
+  router.get('/sign-in-again', (ctx) => sendToSignIn(ctx, ACCOUNT_PATH, true));
+
+  // The account client's redirect URI: the browser session now exists; the code is not
+  // needed and is destroyed so it cannot be redeemed by anyone.
+  router.get('/callback', async (ctx) => {
+    const raw = ctx.cookies.get(SIGN_IN_COOKIE, { signed: true });
+    ctx.cookies.set(SIGN_IN_COOKIE, null, { path: ACCOUNT_PATH, secure: https, httpOnly: true, sameSite: 'lax' });
+    let expected: z.infer<typeof signInState> | undefined;
+    try {
+      expected = raw ? signInState.parse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'))) : undefined;
+    } catch {
+      expected = undefined;
+    }
+    const code = typeof ctx.query['code'] === 'string' ? ctx.query['code'] : undefined;
+    if (code) await (await provider.AuthorizationCode.find(code))?.destroy();
+    if (!expected || ctx.query['state'] !== expected.state) {
+      throw new AppError('invalid_input', 'This sign-in did not start here, or took too long.');
+    }
+    if (!code) {
+      render(ctx, 'error', {
+        title: 'Not signed in',
+        heading: 'You are not signed in',
+        message: 'The sign-in was cancelled or did not complete.',
+        hint: 'Open your account page to try again.',
+      }, 400);
+      return;
+    }
+    ctx.redirect(safeNext(expected.next));
+    ctx.status = 303;
+  });
+
+  router.post('/password', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const form = readForm(ctx, passwordForm, current);
+    // The current password is the re-authentication this change needs.
+    try {
+      await accounts.changeOwnPassword(current.user.id, { current_password: form.current_password, new_password: form.new_password }, actorOf(ctx, current), current.sessionUid);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'invalid_input') throw error;
+      const field = error.fields[0];
+      const message = field?.field === 'new_password' ? `The new password ${field.message}.` : error.message;
+      await renderOverview(ctx, current, { passwordError: message }, 400);
+      return;
+    }
+    ctx.redirect(`${ACCOUNT_PATH}?done=password`);
+    ctx.status = 303;
+  });
+
+  router.get('/totp', async (ctx) => {
+    const current = await requireUser(ctx, `${ACCOUNT_PATH}/totp`);
+    if (!current) return;
+    if (!isRecent(current)) {
+      sendToSignIn(ctx, `${ACCOUNT_PATH}/totp`, true);
+      return;
+    }
+    if ((await mfa.status(current.user.id)).totp === 'confirmed') {
+      ctx.redirect(ACCOUNT_PATH);
+      ctx.status = 303;
+      return;
+    }
+    await renderSetup(ctx, current);
+  });
+
+  router.post('/totp/confirm', async (ctx) => {
+    const current = await requireUser(ctx, `${ACCOUNT_PATH}/totp`);
+    if (!current) return;
+    const form = readForm(ctx, codeForm, current);
+    if (!isRecent(current)) {
+      sendToSignIn(ctx, `${ACCOUNT_PATH}/totp`, true);
+      return;
+    }
+    const codes = await mfa.confirmEnrolment(current.user.id, form.code, actorOf(ctx, current));
+    if (!codes) {
+      await renderSetup(ctx, current, 'That code is not valid. Check the time on your phone and enter the current code.', 400);
+      return;
+    }
+    renderCodes(ctx, current, codes, 'Two-step verification is on');
+  });
+
+  router.post('/recovery-codes', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    readForm(ctx, csrfOnly, current);
+    if (!isRecent(current)) {
+      sendToSignIn(ctx, ACCOUNT_PATH, true);
+      return;
+    }
+    renderCodes(ctx, current, await mfa.regenerateRecoveryCodes(current.user.id, actorOf(ctx, current)), 'New recovery codes');
+  });
+
+  router.post('/totp/disable', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    readForm(ctx, csrfOnly, current);
+    if (!isRecent(current)) {
+      sendToSignIn(ctx, ACCOUNT_PATH, true);
+      return;
+    }
+    await mfa.disable(current.user.id, actorOf(ctx, current));
+    ctx.redirect(`${ACCOUNT_PATH}?done=totp-off`);
+    ctx.status = 303;
+  });
+
+  return router;
+}
+
+/** Errors become a page with a 4xx (403 for a bad CSRF token); faults a generic 500 page. */
+function pageErrors(deps: AccountDeps) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      const status = error instanceof AppError ? error.status : isDatabaseUnavailable(error) ? 503 : statusOf(error);
+      if (status >= 500) {
+        if (status === 503) ctx.set('Retry-After', '5');
+        else deps.logger.error({ err: error, path: ctx.path }, 'account page failed');
+        deps.render(ctx, 'error', {
+          title: 'Something went wrong',
+          heading: 'Something went wrong',
+          message: 'Gatehouse could not complete this step. Nothing was changed.',
+          hint: 'Try again in a moment.',
+        }, status);
+        return;
+      }
+      const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
+      deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back to your account page and try again.' }, status);
+    }
+  };
+}
+
+function statusOf(error: unknown): number {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : 500;
+}

@@ -1,0 +1,227 @@
+// The self-service account pages over real HTTP: signing in through the built-in account
+// client, CSRF on every form (403 and nothing changed), changing the password (the
+// current one required; every other session and grant ends), a recent sign-in before
+// second-factor changes (checklist E8), turning the second factor off and making new
+// recovery codes.
+import { enrolTotp, openAccount, postForm, totpCode } from '../helpers/account.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { Browser, formAction, inputValue, type Hop } from '../helpers/browser.js';
+import { PASSWORD, REDIRECT_URI, authRequest, createUser, oidc, registerClient, relyingParty, signIn, submitLogin } from '../helpers/oidc.js';
+
+let app: TestApp;
+let config: oidc.Configuration;
+
+beforeAll(async () => {
+  app = await startApp();
+  const client = await registerClient(app, { client_name: 'Account Tests', first_party: true });
+  config = await relyingParty(app, client);
+});
+
+afterAll(async () => {
+  await app.destroy();
+});
+
+const storedHash = async (id: string) => (await app.db.prisma.user.findUniqueOrThrow({ where: { id } })).passwordHash;
+const totpState = async (id: string) => {
+  const row = await app.db.prisma.user.findUniqueOrThrow({ where: { id } });
+  return { secret: row.totpSecret, confirmedAt: row.totpConfirmedAt };
+};
+
+/** Moves the browser sessions of a user's last sign-in an hour into the past. */
+async function ageSignIn(userId: string) {
+  await app.db.prisma.$executeRaw`
+    UPDATE oidc_payloads SET payload = jsonb_set(payload, '{loginTs}', to_jsonb((payload->>'loginTs')::bigint - 3600))
+    WHERE model = 'Session' AND account_id = ${userId}`;
+}
+
+function expectSentToSignIn(hop: Hop, options: { reauthenticate?: boolean } = {}) {
+  expect(hop.status).toBe(303);
+  const target = new URL(hop.location!);
+  expect(target.origin + target.pathname).toBe(`${app.issuer}/auth`);
+  expect(target.searchParams.get('client_id')).toBe('gatehouse-account');
+  expect(target.searchParams.get('redirect_uri')).toBe(`${app.issuer}/account/callback`);
+  expect(target.searchParams.get('prompt')).toBe(options.reauthenticate ? 'login' : null);
+}
+
+describe('signing in to the account page', () => {
+  test('when a browser without a session opens /account, then it is sent to sign in, and comes back to its account page', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    expectSentToSignIn(await browser.request(`${app.issuer}/account`));
+    const page = await openAccount(browser, app, user.email);
+    expect(page.body).toContain(user.email);
+    expect(page.body).toContain('href="/session/end"');
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // The account client's code was destroyed on the callback: nobody can redeem it.
+    const codes = await app.db.prisma.$queryRaw<Array<{ n: bigint }>>`
+      SELECT count(*) AS n FROM oidc_payloads WHERE model = 'AuthorizationCode' AND client_id = 'gatehouse-account'`;
+    expect(Number(codes[0]!.n)).toBe(0);
+  });
+
+  test('when the callback is called with a state this browser did not start, then it is refused and no page is shown', async () => {
+    const browser = new Browser();
+    const hop = await browser.request(`${app.issuer}/account/callback?code=x&state=forged`);
+    expect(hop.status).toBe(400);
+    expect(hop.location).toBeUndefined();
+  });
+});
+
+describe('CSRF on the account forms', () => {
+  let user: Awaited<ReturnType<typeof createUser>>;
+  let browser: Browser;
+  let page: Hop;
+
+  beforeAll(async () => {
+    user = await createUser(app);
+    browser = new Browser();
+    await openAccount(browser, app, user.email);
+    await enrolTotp(browser, app);
+    page = await openAccount(browser, app, user.email);
+  });
+
+  test('when the password form is posted without a token, with a wrong one, or with another session\'s, then 403 and the password stays', async () => {
+    const before = await storedHash(user.id);
+    const other = new Browser();
+    const otherPage = await openAccount(other, app, (await createUser(app)).email);
+    const fields = { current_password: PASSWORD, new_password: 'a brand new passphrase 1' };
+    const url = `${app.issuer}/account/password`;
+    for (const csrf of [undefined, 'wrong', inputValue(otherPage.body, 'csrf')]) {
+      const hop = await browser.request(url, { form: { ...(csrf === undefined ? {} : { csrf }), ...fields } });
+      expect(hop.status).toBe(403);
+      expect(hop.location).toBeUndefined();
+    }
+    expect(await storedHash(user.id)).toBe(before);
+  });
+
+  test('when the second-factor forms are posted with a wrong token, then 403 and the second factor and recovery codes stay', async () => {
+    const before = await totpState(user.id);
+    const codesBefore = await app.db.prisma.recoveryCode.findMany({ where: { userId: user.id }, orderBy: { codeHash: 'asc' } });
+    for (const path of ['/account/totp/disable', '/account/recovery-codes']) {
+      const hop = await browser.request(`${app.issuer}${path}`, { form: { csrf: 'wrong' } });
+      expect(hop.status).toBe(403);
+    }
+    expect(await totpState(user.id)).toEqual(before);
+    expect(before.confirmedAt).not.toBeNull();
+    expect(await app.db.prisma.recoveryCode.findMany({ where: { userId: user.id }, orderBy: { codeHash: 'asc' } })).toEqual(codesBefore);
+    // The page's own token does work (the refusals above were about the token).
+    expect((await postForm(browser, app, page, '/account/recovery-codes')).status).toBe(200);
+  });
+});
+
+describe('changing the password', () => {
+  test('when the current password is wrong or the new one breaks the rules, then 400 and nothing changes', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    const before = await storedHash(user.id);
+    const wrong = await postForm(browser, app, page, '/account/password', { current_password: 'not my password', new_password: 'a brand new passphrase 2' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toContain('The current password is incorrect.');
+    const short = await postForm(browser, app, page, '/account/password', { current_password: PASSWORD, new_password: 'short' });
+    expect(short.status).toBe(400);
+    expect(short.body).toContain('at least 8 characters');
+    expect(await storedHash(user.id)).toBe(before);
+  });
+
+  test('when the current password is right, then the new one works, the old one does not, every other session and grant ends, and this session stays', async () => {
+    const user = await createUser(app);
+    // Elsewhere: signed in to a client (a grant) and to the account page in another browser.
+    const elsewhere = new Browser();
+    await signIn(elsewhere, app, await authRequest(config), user.email);
+    await openAccount(elsewhere, app, user.email);
+    expect((await app.app.services.accounts.listGrants(user.id)).length).toBeGreaterThan(0);
+
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    const newPassword = 'a brand new passphrase 3';
+    const changed = await postForm(browser, app, page, '/account/password', { current_password: PASSWORD, new_password: newPassword });
+    expect(changed.status).toBe(303);
+    expect(changed.location).toBe(`${app.issuer}/account?done=password`);
+
+    const after = await browser.request(`${app.issuer}/account?done=password`);
+    expect(after.status).toBe(200);
+    expect(after.body).toContain('Your password was changed.');
+    expectSentToSignIn(await elsewhere.request(`${app.issuer}/account`));
+    expect(await app.app.services.accounts.listSessions(user.id)).toHaveLength(1);
+    expect(await app.app.services.accounts.listGrants(user.id)).toHaveLength(0);
+    expect((await app.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).passwordChangedAt).not.toBeNull();
+    expect((await app.app.services.audit.list({ target_id: user.id, action: 'user.change_password' })).items).toHaveLength(1);
+
+    expect(await app.app.services.accounts.authenticate(user.email, PASSWORD)).toBeUndefined();
+    expect((await app.app.services.accounts.authenticate(user.email, newPassword))?.id).toBe(user.id);
+  });
+});
+
+describe('the second factor on the account page', () => {
+  test('when the sign-in is older than ten minutes, then setting up or turning off the second factor first asks to sign in again', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    await ageSignIn(user.id);
+    expectSentToSignIn(await browser.request(`${app.issuer}/account/totp`), { reauthenticate: true });
+    expect((await totpState(user.id)).secret).toBeNull();
+
+    // After signing in again, the set-up page comes back.
+    const login = await browser.follow(`${app.issuer}/account/totp`, app.issuer);
+    const setup = await submitLogin(browser, app, login, user.email);
+    expect(setup.status).toBe(200);
+    expect(setup.body).toContain('Set up an authenticator app');
+
+    const enrolled = await enrolTotp(browser, app);
+    await ageSignIn(user.id);
+    const page = await browser.request(`${app.issuer}/account`);
+    expectSentToSignIn(await postForm(browser, app, page, '/account/totp/disable'), { reauthenticate: true });
+    expect((await totpState(user.id)).confirmedAt).not.toBeNull();
+    expect(enrolled.recoveryCodes).toHaveLength(10);
+  });
+
+  test('when a wrong code is entered at set-up, then it stays off; with the right code it is on and the page shows ten recovery codes', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    const setup = await browser.request(`${app.issuer}/account/totp`);
+    const secret = /<code id="manual-key">([A-Z2-7 ]+)<\/code>/.exec(setup.body)![1]!.replace(/ /g, '');
+    const wrong = await postForm(browser, app, setup, '/account/totp/confirm', { code: totpCode(secret, 600) });
+    expect(wrong.status).toBe(400);
+    expect((await totpState(user.id)).confirmedAt).toBeNull();
+    // The same seed is offered again, so what was scanned stays valid.
+    expect(wrong.body).toContain(setup.body.match(/<code id="manual-key">[^<]+<\/code>/)![0]);
+    const done = await postForm(browser, app, wrong, '/account/totp/confirm', { code: totpCode(secret) });
+    expect(done.status).toBe(200);
+    expect([...done.body.matchAll(/<li><code>/g)]).toHaveLength(10);
+    expect((await totpState(user.id)).confirmedAt).not.toBeNull();
+    const overview = await browser.request(`${app.issuer}/account`);
+    expect(overview.body).toContain('Recovery codes left: <strong>10</strong>');
+  });
+
+  test('when new recovery codes are made, then the old ones stop working; when the second factor is turned off, then sign-in needs the password only', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    const enrolled = await enrolTotp(browser, app);
+    const page = await browser.request(`${app.issuer}/account`);
+    const regenerated = await postForm(browser, app, page, '/account/recovery-codes');
+    const fresh = [...regenerated.body.matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((match) => match[1]!);
+    expect(fresh).toHaveLength(10);
+    expect(fresh.some((code) => enrolled.recoveryCodes.includes(code))).toBe(false);
+    const actor = { type: 'user', id: user.id } as const;
+    expect(await app.app.services.mfa.useRecoveryCode(user.id, enrolled.recoveryCodes[0]!, actor)).toBe(false);
+    expect(await app.app.services.mfa.useRecoveryCode(user.id, fresh[0]!, actor)).toBe(true);
+
+    const off = await postForm(browser, app, await browser.request(`${app.issuer}/account`), '/account/totp/disable');
+    expect(off.status).toBe(303);
+    expect(await totpState(user.id)).toEqual({ secret: null, confirmedAt: null });
+    expect(await app.db.prisma.recoveryCode.count({ where: { userId: user.id } })).toBe(0);
+    const actions = (await app.app.services.audit.list({ target_id: user.id })).items.map((event) => event.action);
+    expect(actions).toEqual(expect.arrayContaining(['user.mfa_recovery_codes_regenerate', 'user.mfa_disable']));
+
+    // A new sign-in elsewhere goes straight back to the client after the password.
+    const other = new Browser();
+    const request = await authRequest(config);
+    const login = await other.follow(request.url.toString(), app.issuer);
+    const hop = await submitLogin(other, app, login, user.email);
+    expect(hop.location?.startsWith(REDIRECT_URI)).toBe(true);
+    expect(formAction(login.body, '/login')).toContain('/interaction/');
+  });
+});
