@@ -7,10 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { Secret, TOTP } from 'otpauth';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { addVirtualAuthenticator, launchChromium, newContext, type Browser, type BrowserContext, type Page } from '../helpers/chromium.js';
+import { addVirtualAuthenticator, chromiumAvailable, describeInBrowser, launchChromium, newContext, type Browser, type BrowserContext, type Page } from '../helpers/chromium.js';
 import { authRequest, createUser, exchange, oidc, PASSWORD, registerClient, relyingParty, TEST_ACTOR, type AuthRequest } from '../helpers/oidc.js';
 
 const ACR_MFA = 'urn:gatehouse:acr:mfa';
@@ -26,7 +26,7 @@ let redirectUri: string;
 let client: Server;
 
 beforeAll(async () => {
-  [app, browser] = await Promise.all([startApp({ issuerHost: 'localhost' }), launchChromium()]);
+  [app, browser] = await Promise.all([startApp({ issuerHost: 'localhost' }), chromiumAvailable ? launchChromium() : (undefined as unknown as Browser)]);
   client = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('the client'));
   await new Promise<void>((resolve) => client.listen(0, '127.0.0.1', resolve));
   redirectUri = `http://localhost:${(client.address() as AddressInfo).port}/callback`;
@@ -98,7 +98,7 @@ test('when the WebAuthn script is requested, then it is served from this origin 
   expect(readFileSync('views/partials/passkey-client.eta', 'utf8')).toContain(`/assets/webauthn.js?v=${version}"`);
 });
 
-describe('a passkey added on the account page', () => {
+describeInBrowser('a passkey added on the account page', () => {
   let context: BrowserContext;
   let page: Page;
   let user: Awaited<ReturnType<typeof createUser>>;
@@ -231,7 +231,7 @@ describe('a passkey added on the account page', () => {
   });
 });
 
-describe('a passkey as the second factor', () => {
+describeInBrowser('a passkey as the second factor', () => {
   test('when a user with an authenticator app signs in with the password, then a passkey passes the second step: amr pwd + hwk, acr MFA', async () => {
     const user = await createUser(app);
     const context = await newContext(browser);
