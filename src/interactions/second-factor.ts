@@ -109,7 +109,10 @@ export function createSecondFactor(deps: SecondFactorDeps) {
      */
     async afterPassword(ctx: Context, details: Details, user: { id: string }): Promise<'signed_in' | 'second_factor' | 'refused'> {
       const [status, passkey] = await Promise.all([mfa.status(user.id), deps.hasPasskey(user.id)]);
-      if (status.totp === 'confirmed' || passkey) {
+      // An authenticator app makes the second step mandatory. A passkey alone does not (it
+      // is a way to sign in without the password), but it satisfies a client that demands
+      // a second factor.
+      if (status.totp === 'confirmed' || (passkey && requiresMfa(details))) {
         details.result = { [PENDING]: { accountId: user.id } satisfies Pending };
         await details.save(Math.max(details.exp - epochNow(), 1));
         // 303: the code page is fetched with a GET, never a re-POST of the password.

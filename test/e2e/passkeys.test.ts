@@ -260,6 +260,44 @@ describeInBrowser('a passkey as the second factor', () => {
     }
   });
 
+  test('when a user with a passkey but no authenticator app signs in with the password, then only a client demanding MFA gets the second step, and the passkey passes it', async () => {
+    const user = await createUser(app);
+    const context = await newContext(browser);
+    try {
+      const page = await context.newPage();
+      await addVirtualAuthenticator(page);
+      await signInToAccount(page, user.email);
+      await addPasskey(page, 'Laptop');
+
+      // An ordinary sign-in: the password is enough.
+      await context.clearCookies();
+      const plain = await authRequest(config, { prompt: 'login', redirect_uri: redirectUri });
+      await page.goto(plain.url.toString());
+      await page.fill('#login', user.email);
+      await page.fill('#password', PASSWORD);
+      const plainCallback = page.waitForRequest((sent) => sent.url().startsWith(redirectUri));
+      await page.click('form[action$="/login"] button[type=submit]');
+      const plainTokens = await exchange(config, new URL((await plainCallback).url()), plain);
+      expect(plainTokens.claims()).toMatchObject({ sub: user.id, amr: ['pwd'] });
+
+      // A client that demands a second factor: the passkey is offered, the code form is not.
+      await context.clearCookies();
+      const strict = await authRequest(config, { prompt: 'login', redirect_uri: redirectUri, acr_values: ACR_MFA });
+      await page.goto(strict.url.toString());
+      await page.fill('#login', user.email);
+      await page.fill('#password', PASSWORD);
+      await page.click('form[action$="/login"] button[type=submit]');
+      await page.waitForSelector('#passkey-second-factor-button');
+      expect(await page.locator('input[autocomplete="one-time-code"]').count()).toBe(0);
+      const callback = page.waitForRequest((sent) => sent.url().startsWith(redirectUri));
+      await page.click('#passkey-second-factor-button');
+      const tokens = await exchange(config, new URL((await callback).url()), strict);
+      expect(tokens.claims()).toMatchObject({ sub: user.id, acr: ACR_MFA, amr: ['pwd', 'hwk', 'mfa'] });
+    } finally {
+      await context.close();
+    }
+  });
+
   test('when the password step has not passed, then the second-factor passkey endpoints refuse', async () => {
     const context = await newContext(browser);
     try {
