@@ -33,6 +33,7 @@ export const clientView = z
     roles: z.array(z.string()),
     api_scopes: z.record(z.string(), z.array(z.string())).optional(),
     default_resource: z.string().optional(),
+    require_mfa: z.boolean().optional().describe('Users must pass a second factor to sign in to this client'),
     previous_secret_expires_at: timestamp.optional().describe('While a rotated-out secret still works'),
     created_at: timestamp,
     updated_at: timestamp,

@@ -176,6 +176,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     readForm,
     finish,
     clientName: async (details) => (await clientInfo(details)).name,
+    client: async (details) => (await provider.Client.find(String(details.params['client_id']))) as { require_mfa?: unknown } | undefined,
   });
   secondFactor.register(router);
 

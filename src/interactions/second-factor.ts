@@ -54,6 +54,8 @@ export interface SecondFactorDeps {
   readForm<T>(ctx: Context, schema: z.ZodType<T>, uid: string): T;
   finish(ctx: Context, result: LoginResult): Promise<void>;
   clientName(details: Details): Promise<string>;
+  /** The client's metadata (require_mfa), as oidc-provider holds it. */
+  client(details: Details): Promise<{ require_mfa?: unknown } | undefined>;
 }
 
 const epochNow = () => Math.floor(Date.now() / 1000);
@@ -64,8 +66,8 @@ function pendingOf(details: Details): Pending | undefined {
 }
 
 /** Whether the client asked for the second factor (acr_values). */
-export function requiresMfa(details: Details): boolean {
-  return String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA);
+export function requiresMfa(details: Details, client: { require_mfa?: unknown } | undefined): boolean {
+  return String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA) || client?.require_mfa === true;
 }
 
 export function createSecondFactor(deps: SecondFactorDeps) {
@@ -108,11 +110,12 @@ export function createSecondFactor(deps: SecondFactorDeps) {
      * password is parked in the interaction and the browser is sent to the code page.
      */
     async afterPassword(ctx: Context, details: Details, user: { id: string }): Promise<'signed_in' | 'second_factor' | 'refused'> {
-      const [status, passkey] = await Promise.all([mfa.status(user.id), deps.hasPasskey(user.id)]);
+      const [status, passkey, client] = await Promise.all([mfa.status(user.id), deps.hasPasskey(user.id), deps.client(details)]);
+      const mfaRequired = requiresMfa(details, client);
       // An authenticator app makes the second step mandatory. A passkey alone does not (it
       // is a way to sign in without the password), but it satisfies a client that demands
       // a second factor.
-      if (status.totp === 'confirmed' || (passkey && requiresMfa(details))) {
+      if (status.totp === 'confirmed' || (passkey && mfaRequired)) {
         details.result = { [PENDING]: { accountId: user.id } satisfies Pending };
         await details.save(Math.max(details.exp - epochNow(), 1));
         // 303: the code page is fetched with a GET, never a re-POST of the password.
@@ -120,7 +123,7 @@ export function createSecondFactor(deps: SecondFactorDeps) {
         ctx.status = 303;
         return 'second_factor';
       }
-      if (requiresMfa(details)) {
+      if (mfaRequired) {
         render(ctx, 'mfa-required', {
           title: 'Two-step verification required',
           uid: details.uid,

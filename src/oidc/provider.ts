@@ -93,8 +93,9 @@ function permittedApiScopes(ctx: KoaContextWithOIDC, client: Record<string, unkn
 
 /**
  * oidc-provider's prompts, plus one login check: a request whose acr_values ask for the
- * second factor is not satisfied by a session that signed in with the password alone
- * (acr_values are only voluntary for oidc-provider; here they are enforced).
+ * second factor, or any request of a client registered with require_mfa, is not
+ * satisfied by a session that signed in with the password alone (acr_values are only
+ * voluntary for oidc-provider; here they are enforced).
  */
 function loginPolicy() {
   const policy = interactionPolicy.base();
@@ -103,7 +104,7 @@ function loginPolicy() {
     'multi-factor authentication is required',
     'unmet_authentication_requirements',
     (ctx) => {
-      const asked = String(ctx.oidc.params?.['acr_values'] ?? '').split(' ').includes(ACR_MFA);
+      const asked = String(ctx.oidc.params?.['acr_values'] ?? '').split(' ').includes(ACR_MFA) || ctx.oidc.client?.['require_mfa'] === true;
       return asked && ctx.oidc.session?.acr !== ACR_MFA ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     },
   ));
@@ -292,9 +293,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     extraClientMetadata: {
-      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'api_scopes', 'default_resource'],
+      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'api_scopes', 'default_resource', 'require_mfa'],
       validator(_ctx, key, value) {
-        if ((key === 'first_party' || key === 'require_pkce' || key === 'gatehouse_dynamic') && value !== undefined && typeof value !== 'boolean') {
+        if ((key === 'first_party' || key === 'require_pkce' || key === 'gatehouse_dynamic' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${key} must be a boolean`);
         }
         if (key === 'gatehouse_roles' && value !== undefined && !(Array.isArray(value) && value.every((role) => typeof role === 'string'))) {

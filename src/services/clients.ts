@@ -65,6 +65,7 @@ const clientFields = z
       'Registered APIs this client may get access tokens for, by identifier, with the scopes it may ask for at each',
     ),
     default_resource: z.string().max(2000).describe('API identifier used when a token request names no resource (one of api_scopes)'),
+    require_mfa: z.boolean().describe('Users must pass a second factor (authenticator app or passkey) to sign in to this client, whatever it asks for'),
   })
   .strict();
 
@@ -483,7 +484,7 @@ function buildMetadata(data: ParsedClient, production: boolean): Record<string, 
   };
   const optional = [
     'scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts',
-    'backchannel_logout_uri', 'backchannel_logout_session_required', 'api_scopes', 'default_resource',
+    'backchannel_logout_uri', 'backchannel_logout_session_required', 'api_scopes', 'default_resource', 'require_mfa',
   ] as const;
   for (const key of optional) {
     if (data[key] !== undefined) metadata[key] = data[key];

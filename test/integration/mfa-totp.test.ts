@@ -45,9 +45,8 @@ interface CodeStep {
 }
 
 /** A fresh browser: authorization request, then the password; returns the page that follows. */
-async function passwordStep(email: string, params: Record<string, string> = {}): Promise<CodeStep> {
-  const browser = new Browser();
-  const request = await authRequest(config, params);
+async function passwordStep(email: string, params: Record<string, string> = {}, client = config, browser = new Browser()): Promise<CodeStep> {
+  const request = await authRequest(client, params);
   const login = await browser.follow(request.url.toString(), app.issuer);
   expect(login.status).toBe(200);
   const uid = /\/interaction\/([^/]+)\/login"/.exec(login.body)![1]!;
@@ -75,10 +74,10 @@ function callbackOf(hop: Hop): URL {
   return new URL(hop.location!);
 }
 
-async function idTokenAfter(step: CodeStep, hop: Hop) {
+async function idTokenAfter(step: CodeStep, hop: Hop, client = config) {
   const callback = callbackOf(hop);
   expect(callback.searchParams.get('code')).toBeTruthy();
-  const tokens = await exchange(config, callback, step.request);
+  const tokens = await exchange(client, callback, step.request);
   return decodeJwt(tokens.id_token!);
 }
 
@@ -259,6 +258,46 @@ describe('clients that demand the second factor (acr_values)', () => {
   });
 });
 
+describe('a client registered with require_mfa (an administrator\'s policy)', () => {
+  let strict: oidc.Configuration;
+
+  beforeAll(async () => {
+    const created = await adminRequest(app, await adminToken(app), 'POST', '/clients', {
+      client_name: 'Payroll', redirect_uris: [REDIRECT_URI], first_party: true, require_mfa: true,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.client.require_mfa).toBe(true);
+    strict = await relyingParty(app, { clientId: created.body.client.client_id, clientSecret: created.body.client_secret });
+  });
+
+  test('when a user without a second factor signs in, without any acr_values, then the explanation page comes and no code', async () => {
+    const user = await createUser(app);
+    const step = await passwordStep(user.email, {}, strict);
+    expect(step.page.status).toBe(403);
+    expect(step.page.body).toContain('Two-step verification required');
+    expect(step.page.location).toBeUndefined();
+  });
+
+  test('when an enrolled user signs in, asking for the password level only, then the code step still comes and the ID token says mfa', async () => {
+    const user = await enrolledUser();
+    const step = await passwordStep(user.email, { acr_values: ACR_PASSWORD }, strict);
+    expectCodePage(step.page);
+    const claims = await idTokenAfter(step, await submitCode(step, totpCode(user.secret, 30)), strict);
+    expect(claims.acr).toBe(ACR_MFA);
+    expect(claims.amr).toEqual(['pwd', 'otp']);
+  });
+
+  test('when a browser signed in with the password alone at another client comes to it, then it must sign in again', async () => {
+    const user = await createUser(app);
+    const step = await passwordStep(user.email);
+    await idTokenAfter(step, step.page);
+    const request = await authRequest(strict);
+    const hop = await step.browser.follow(request.url.toString(), app.issuer);
+    expect(hop.location?.startsWith(REDIRECT_URI) ?? false).toBe(false);
+    expect(hop.body).toContain('name="password"');
+  });
+});
+
 describe('administration and storage', () => {
   test('when an administrator resets a user\'s second factor, then it is audited and the user signs in with the password alone', async () => {
     const user = await enrolledUser();
@@ -289,7 +328,7 @@ describe('administration and storage', () => {
       (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
     );
     const row = await app.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } });
-    expect(row.totpSecret).toMatch(/^v1\./);
+    expect(row.totpSecret).toMatch(/^v2\./);
     expect(row.totpConfirmedAt).not.toBeNull();
     for (const form of [user.secret, user.secret.toLowerCase(), Buffer.from(user.secret).toString('base64')]) expect(dump).not.toContain(form);
     for (const code of user.recoveryCodes) {
