@@ -91,3 +91,17 @@ describe('token revocation is audited', () => {
     expect(JSON.stringify(events.body)).toContain(user.id);
   });
 });
+
+describe('token and userinfo answers are never cached', () => {
+  test('when tokens and claims are fetched, then the token, userinfo and introspection responses say Cache-Control: no-store', async () => {
+    const client = await registerClient(app, { first_party: true });
+    const { tokens } = await tokensFor(client);
+    const refreshed = await call(`${app.origin}/token`, { form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, basic: [client.clientId, client.clientSecret!] });
+    const userinfo = await call(`${app.origin}/me`, { bearer: tokens.access_token });
+    const introspection = await call(`${app.origin}/token/introspection`, { form: { token: tokens.access_token }, basic: [client.clientId, client.clientSecret!] });
+    for (const reply of [refreshed, userinfo, introspection]) {
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('cache-control')).toBe('no-store');
+    }
+  });
+});
