@@ -18,6 +18,7 @@ import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter, routeLabel } from './http/metrics.js';
 import { cacheableJwks } from './http/jwks-caching.js';
 import { createEdgeLimits } from './http/edge-limits.js';
+import { frontChannelPageHeaders, rejectUnsupportedMethods } from './oidc/endpoint-hardening.js';
 import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
 import { createSecurityEvents } from './services/security-events.js';
 import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
@@ -52,6 +53,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   const edgeLimits = createEdgeLimits({
     limits: services.rateLimits,
     render,
+    logger,
     perMinute: { ...config.rateLimits, registrationPerIp: config.registrationPerMinute },
   });
   hooks.beforeClientLookup = edgeLimits.beforeClientLookup;
@@ -183,6 +185,8 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
       if (!json) ctx.body = body;
     }
   });
+  koa.use(rejectUnsupportedMethods);
+  koa.use(frontChannelPageHeaders);
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0

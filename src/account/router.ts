@@ -289,7 +289,7 @@ function pageErrors(deps: AccountDeps) {
       const status = error instanceof AppError ? error.status : isDatabaseUnavailable(error) ? 503 : statusOf(error);
       if (status >= 500) {
         if (status === 503) ctx.set('Retry-After', '5');
-        else deps.logger.error({ err: error, path: ctx.path }, 'account page failed');
+        else deps.logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'account page failed');
         deps.render(ctx, 'error', {
           title: 'Something went wrong',
           heading: 'Something went wrong',

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig, readSettings, settings } from '../config.js';
 import { printJson } from './context.js';
 
-const SECRET_SETTINGS = new Set(['SECRET_KEY', 'COOKIE_KEYS', 'DATABASE_URL', 'SMTP_URL']);
+const SECRET_SETTINGS = new Set(['SECRET_KEY', 'SECRET_KEY_PREVIOUS', 'COOKIE_KEYS', 'DATABASE_URL', 'SMTP_URL']);
 
 export function registerConfigCommands(program: Command): void {
   program

@@ -11,6 +11,7 @@ import { printJson, withDatabase } from './context.js';
 import { registerKeyCommands } from './keys.js';
 import { registerRegistrationCommands } from './registration.js';
 import { registerRoleCommands } from './roles.js';
+import { registerSecretCommands } from './secrets.js';
 import { registerUserCommands } from './users.js';
 
 const program = new Command('gatehouse')
@@ -32,6 +33,7 @@ registerApiCommands(program);
 registerKeyCommands(program);
 registerRegistrationCommands(program);
 registerConfigCommands(program);
+registerSecretCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,6 +10,8 @@ import { randomToken } from './random.js';
 
 export interface Secrets {
   secretKey: string;
+  /** Earlier secret keys (SECRET_KEY_PREVIOUS) that still open sealed data during a rotation. */
+  previousSecretKeys?: string[];
   cookieKeys: string[];
 }
 
@@ -17,7 +19,7 @@ const FILE_NAME = 'secrets.json';
 
 export async function resolveSecrets(config: Config, logger: Logger): Promise<Secrets> {
   if (config.secretKey && config.cookieKeys) {
-    return { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] };
+    return { secretKey: config.secretKey, previousSecretKeys: [...config.secretKeyPrevious], cookieKeys: [...config.cookieKeys] };
   }
   const file = path.resolve(config.dataDir, FILE_NAME);
   // The file holds generated values only; a configured secret is never written to disk.
@@ -35,6 +37,7 @@ export async function resolveSecrets(config: Config, logger: Logger): Promise<Se
   }
   const secrets: Secrets = {
     secretKey: config.secretKey ?? generated.secretKey,
+    previousSecretKeys: [...config.secretKeyPrevious],
     cookieKeys: config.cookieKeys ? [...config.cookieKeys] : generated.cookieKeys,
   };
   logger.warn(

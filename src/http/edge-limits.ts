@@ -5,12 +5,14 @@
 // headers, in the format of the endpoint (OAuth JSON error, or the error page).
 import type { Context, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
+import type { Logger } from '../logger.js';
 import type { Renderer } from './views.js';
 import { setRateLimitHeaders, type LimitDecision, type LimitRule, type RateLimits } from '../security/rate-limits.js';
 
 export interface EdgeLimitOptions {
   limits: RateLimits;
   render: Renderer;
+  logger: Logger;
   perMinute: {
     tokenPerClient: number;
     tokenPerIp: number;
@@ -32,7 +34,11 @@ class TooManyRequests extends errors.OIDCProviderError {
 }
 
 export function createEdgeLimits(options: EdgeLimitOptions) {
-  const { limits, perMinute } = options;
+  const { limits, perMinute, logger } = options;
+  // A refusal is a security event (checklist K2); it is logged, not audited: under a flood
+  // the audit table would grow with the attack.
+  const logRefusal = (ctx: Context, decision: LimitDecision, clientId?: string) =>
+    logger.warn({ event: 'rate_limit.refused', rule: decision.rule.name, ip: ctx.ip, clientId, requestId: ctx.state.requestId, retryAfter: decision.resetSeconds }, 'rate limit refused a request');
   const rules = {
     tokenIp: minute('token:ip', perMinute.tokenPerIp),
     tokenClient: minute('token:client', perMinute.tokenPerClient),
@@ -59,6 +65,7 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       const decision = await limits.take([{ rule, subject: ctx.ip }]);
       setRateLimitHeaders(ctx, decision);
       if (decision.allowed) return next();
+      logRefusal(ctx, decision);
       ctx.set('Cache-Control', 'no-store');
       // Browser endpoints get a page, the others an OAuth-style JSON error.
       if (ctx.path.startsWith('/interaction/') || (ctx.path === '/auth' && ctx.accepts('json', 'html') === 'html')) {
@@ -91,7 +98,10 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
         { rule: clientRule, subject: clientId },
       ]);
       setRateLimitHeaders(ctx, decision);
-      if (!decision.allowed) throw new TooManyRequests(decision);
+      if (!decision.allowed) {
+        logRefusal(ctx, decision, clientId);
+        throw new TooManyRequests(decision);
+      }
     },
   };
 }

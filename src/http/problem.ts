@@ -45,7 +45,7 @@ function send(ctx: Context, code: ErrorCode | 'server_error', status: number, de
   };
   ctx.status = status;
   ctx.body = body;
-  ctx.type = 'application/problem+json';
+  ctx.type = 'application/problem+json; charset=utf-8';
   ctx.set('Cache-Control', 'no-store');
 }
 

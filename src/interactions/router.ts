@@ -62,6 +62,13 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
   router.use(pageErrors(deps));
   // 16 KiB is far above any honest login form; more is refused with 413 before parsing.
+  router.use(async (ctx, next) => {
+    // The forms post urlencoded; any other body type is refused as such, not misread.
+    if (ctx.method === 'POST' && ctx.request.length && !ctx.is('application/x-www-form-urlencoded')) {
+      throw new AppError('unsupported_media_type', 'The form was sent in a format this page does not accept.');
+    }
+    await next();
+  });
   router.use(bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));
 
   /** Loads the interaction bound to this browser's cookie and checks it is the one in the URL. */
@@ -72,11 +79,13 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   }
 
   function readForm<T>(ctx: Context, schema: z.ZodType<T>, uid: string): T {
-    const parsed = schema.safeParse(ctx.request.body ?? {});
-    if (!parsed.success) throw new AppError('invalid_input', 'The form was incomplete or malformed.');
-    if (!csrf.verify(uid, (parsed.data as { csrf?: unknown }).csrf)) {
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    // The anti-forgery token first: a cross-site form is refused as such (403), whatever else it holds.
+    if (!csrf.verify(uid, body['csrf'])) {
       throw new AppError('forbidden', 'The form could not be verified. Reload the page and try again.');
     }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new AppError('invalid_input', 'The form was incomplete or malformed.');
     return parsed.data;
   }
 
@@ -322,7 +331,7 @@ function pageErrors(deps: InteractionDeps) {
           hint: 'Wait a few seconds and try again.',
         }, 503);
       } else if (status >= 500) {
-        deps.logger.error({ err: error, path: ctx.path }, 'interaction failed');
+        deps.logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'interaction failed');
         deps.render(ctx, 'error', {
           title: 'Something went wrong',
           heading: 'Something went wrong',

@@ -1,6 +1,9 @@
 // Where oidc-provider is more lenient than Gatehouse's checklist, the gap is closed here,
 // in one place, with the reason beside each rule.
+import { randomBytes } from 'node:crypto';
+import type Koa from 'koa';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { setPageHeaders } from '../http/views.js';
 
 const BACK_CHANNEL = new Set(['/token', '/token/introspection', '/token/revocation']);
 const MAX_ASSERTION_LIFETIME = 300;
@@ -98,4 +101,41 @@ export async function assertShortLivedClientAssertion(_ctx: KoaContextWithOIDC, 
 /** Routes whose errors are JSON for machines, never an HTML page (/request: pushed authorization requests). */
 export function isBackChannel(path: string): boolean {
   return BACK_CHANNEL.has(path) || path === '/me' || path === '/request';
+}
+
+/** The methods each oidc-provider route answers; anything else is 405 with Allow (checklist H6). */
+const ROUTE_METHODS: ReadonlyArray<[RegExp, readonly string[]]> = [
+  [/^\/\.well-known\/openid-configuration$/, ['GET', 'HEAD', 'OPTIONS']],
+  [/^\/jwks$/, ['GET', 'HEAD', 'OPTIONS']],
+  [/^\/auth$/, ['GET', 'HEAD', 'POST']],
+  [/^\/auth\/[^/]+$/, ['GET', 'HEAD']],
+  [/^\/me$/, ['GET', 'HEAD', 'POST', 'OPTIONS']],
+  [/^\/session\/end$/, ['GET', 'HEAD', 'POST']],
+  [/^\/session\/end\/confirm$/, ['POST']],
+  [/^\/session\/end\/success$/, ['GET', 'HEAD']],
+  [/^\/reg$/, ['POST']],
+  [/^\/reg\/[^/]+$/, ['GET', 'HEAD', 'PUT', 'DELETE']],
+];
+
+/** Koa middleware in front of oidc-provider: a wrong method is 405, not the 404 upstream answers. */
+export async function rejectUnsupportedMethods(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  const allowed = ROUTE_METHODS.find(([pattern]) => pattern.test(ctx.path))?.[1];
+  if (!allowed || allowed.includes(ctx.method)) {
+    await next();
+    return;
+  }
+  ctx.status = 405;
+  ctx.set('Allow', allowed.join(', '));
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed here; use ${allowed.filter((method) => method !== 'HEAD' && method !== 'OPTIONS').join(' or ')}` };
+}
+
+/**
+ * The authorization endpoint can answer with a page of its own (response_mode=form_post,
+ * the resume step): it gets the same protective headers as Gatehouse's pages. oidc-provider
+ * adds the hash of its inline script to this script-src.
+ */
+export async function frontChannelPageHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) setPageHeaders(ctx, randomBytes(16).toString('base64'));
+  await next();
 }

@@ -49,6 +49,7 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
     logger.info({ ...context(ctx), event: 'grant.revoked', grantId }, 'grant revoked');
   });
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
-    logger.info({ ...context(ctx), event: 'end_session.success' }, 'signed out');
+    const userAgent = ctx.get('user-agent') || undefined;
+    logger.info({ ...context(ctx), event: 'end_session.success', userId: ctx.oidc.session?.accountId, userAgent }, 'signed out');
   });
 }

@@ -12,6 +12,7 @@ import { createClientService, type MetadataValidator } from './clients.js';
 import { createConsentService } from './consents.js';
 import { createKeyService } from './keys.js';
 import { createMfaService } from './mfa.js';
+import { createResealService } from './reseal.js';
 import { PasswordHasher } from './passwords.js';
 import { createRoleService } from './roles.js';
 import { createStores, createTransaction, type Stores } from './transaction.js';
@@ -28,7 +29,7 @@ export const KEY_CHANGES_CHANNEL = 'gatehouse_keys_changed';
 
 export function createServices(deps: { config: Config; db: Database; secrets: Secrets; validateClientMetadata: MetadataValidator }) {
   const { config, db } = deps;
-  const secretBox = SecretBox.fromEncoded(deps.secrets.secretKey);
+  const secretBox = SecretBox.fromEncoded(deps.secrets.secretKey, deps.secrets.previousSecretKeys);
   const stores = { ...createStores(db.prisma), keys: createKeyStore(db.prisma) };
   const transaction = createTransaction(db.prisma);
   const passwords = new PasswordHasher();
@@ -92,6 +93,7 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
     audit: createAuditService({ stores }),
     consents: createConsentService({ consents: stores.consents }),
+    reseal: createResealService({ db: db.prisma, transaction, secretBox }),
     keys: createKeyService({
       keys: stores.keys,
       secretBox,

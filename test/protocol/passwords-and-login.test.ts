@@ -400,7 +400,8 @@ describe('Bad input to the login form gets a friendly 4xx page, never a 500 or a
   });
 
   const cases: Array<{ name: string; body: () => string; status: number | number[]; contentType?: string }> = [
-    { name: 'an empty body', body: () => '', status: 400 },
+    // No anti-forgery token at all: refused as a forged form.
+    { name: 'an empty body', body: () => '', status: 403 },
     { name: 'no password', body: () => form({ csrf: page.csrf, login: user.email }), status: 400 },
     { name: 'no login', body: () => form({ csrf: page.csrf, password: PASSWORD }), status: 400 },
     { name: 'login as an array (login[]=a)', body: () => `csrf=${page.csrf}&login[]=a&login[]=${encodeURIComponent(user.email)}&password=${encodeURIComponent(PASSWORD)}`, status: 400 },
