@@ -18,6 +18,7 @@ import { SUPPORTED_SCOPES } from '../services/clients.js';
 import { adminScopesFor } from '../services/roles.js';
 import type { ApiRecord } from '../stores/apis.js';
 import type { LoginThrottle } from '../security/login-throttle.js';
+import { PASSWORD_MAX_BYTES } from '../services/passwords.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
@@ -236,6 +237,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name !== 'login') throw new AppError('invalid_input', 'This sign-in step is already complete.');
     const clientId = String(details.params['client_id']);
     const origin = requestOrigin(ctx);
+    // Oversized input is refused before anything else: no counter, no lookup, no hashing.
+    if (Buffer.byteLength(form.password, 'utf8') > PASSWORD_MAX_BYTES || form.login.length > 254) {
+      throw new AppError('invalid_input', 'The email, username or password is too long.');
+    }
     // Checked before any hashing: a locked name or a stuffing address costs no argon2 work.
     const verdict = form.login.trim() ? await deps.loginThrottle.check(form.login, ctx.ip) : ({ refused: false } as const);
     if (verdict.refused) {

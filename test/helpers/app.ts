@@ -29,8 +29,11 @@ export interface TestApp {
   db: Database;
   /** Stops the server and closes the store, keeping its data. */
   stop(): Promise<void>;
-  /** Stops, then starts again on the same port and data: a process restart. */
-  restart(): Promise<TestApp>;
+  /**
+   * Stops, then starts again on the same port and data: a process restart. `env` changes
+   * settings for the new process (an empty value unsets one), e.g. a rotated SECRET_KEY.
+   */
+  restart(env?: Record<string, string>): Promise<TestApp>;
   /** Stops and deletes the data. */
   destroy(): Promise<void>;
 }
@@ -129,8 +132,19 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
   await migrate(db);
   // A store written by another process (the CLI) is readable only with its secrets.
-  const appSecrets: Secrets = config.secretKey && config.cookieKeys ? { secretKey: config.secretKey, cookieKeys: [...config.cookieKeys] } : secrets;
-  const app = await createApp({ config, db, secrets: appSecrets, logger });
+  const appSecrets: Secrets = config.secretKey && config.cookieKeys
+    ? { secretKey: config.secretKey, previousSecretKeys: [...config.secretKeyPrevious], cookieKeys: [...config.cookieKeys] }
+    : secrets;
+  let app: App;
+  try {
+    app = await createApp({ config, db, secrets: appSecrets, logger });
+  } catch (error) {
+    // A start that fails (e.g. stored keys that no configured SECRET_KEY opens) must not
+    // keep the store open or the port bound.
+    await db.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
   server.on('request', app.koa.callback());
   // Tests share one process with the server: a long pause of the event loop (argon2,
   // the embedded database) must not let the server drop a kept-alive connection just as
@@ -168,9 +182,9 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
     app,
     db,
     stop,
-    async restart() {
+    async restart(env?: Record<string, string>) {
       await stop();
-      return launch(storage, options, actualPort);
+      return launch(storage, env ? { ...options, env: { ...options.env, ...env } } : options, actualPort);
     },
     async destroy() {
       await stop();
