@@ -1,13 +1,15 @@
 // Checklist I1 (rate limits per IP and per client at the edge, 429 with Retry-After and
 // RateLimit headers), I8 (limits shared by instances, in PostgreSQL or Redis) and H1/H2
 // (forwarded headers believed only from the configured proxies; HSTS over TLS).
+import { randomUUID } from 'node:crypto';
 import { Socket } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createAdminClient, type AdminCredentials } from '../helpers/admin.js';
 import { startApp, usingPostgres, type TestApp } from '../helpers/app.js';
 import { call, type Reply } from '../helpers/http.js';
-import { authRequest, registerClient, relyingParty } from '../helpers/oidc.js';
+import { authRequest, registerClient, relyingParty, TEST_ACTOR } from '../helpers/oidc.js';
 
 function clientCredentials(app: TestApp, client: AdminCredentials, headers: Record<string, string> = {}): Promise<Reply> {
   return call(`${app.origin}/token`, { form: { grant_type: 'client_credentials' }, basic: [client.clientId, client.clientSecret], headers });
@@ -173,6 +175,27 @@ describe('H2 HSTS on every response served over TLS through the trusted proxy', 
   afterAll(async () => {
     await b.stop();
     await a.destroy();
+  });
+
+  test('when a client assertion used at one instance is replayed at the other, then the replay is refused (the jti cache is shared)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const created = await a.app.services.clients.createClient({
+      client_name: 'assertion client',
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] },
+    }, TEST_ACTOR);
+    const clientId = created.client.client_id;
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({ iss: clientId, sub: clientId, aud: `${a.issuer}/token`, jti: randomUUID(), iat: now, exp: now + 60 })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .sign(privateKey);
+    const form = { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+    const first = await call(`${a.origin}/token`, { form });
+    expect(first.status).toBe(200);
+    const replay = await call(`${b.origin}/token`, { form });
+    expect(replay.status).toBe(401);
+    expect(replay.body?.error).toBe('invalid_client');
   });
 
   test('when one client alternates token requests between two instances, then the 7th, on either, is 429', async () => {
