@@ -67,7 +67,7 @@ export async function waitForLog(app: TestApp, predicate: (line: LogLine) => boo
 export async function dumpDatabase(app: TestApp): Promise<{ tables: string[]; text: string }> {
   const prisma = app.db.prisma;
   const tables = (await prisma.$queryRawUnsafe<Array<{ tablename: string }>>(
-    'SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename',
+    'SELECT tablename::text AS tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename',
   )).map((row) => row.tablename);
   const dump: Record<string, unknown[]> = {};
   for (const table of tables) dump[table] = await prisma.$queryRawUnsafe<unknown[]>(`SELECT * FROM "${table.replace(/"/g, '""')}"`);
