@@ -7,6 +7,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AppError } from '../errors.js';
 import { problemResponses } from '../http/problem.js';
+import { networkOf } from '../security/login-throttle.js';
 import { setRateLimitHeaders, tooManyRequests, type LimitRule, type RateLimits } from '../security/rate-limits.js';
 import { decodesCleanly } from '../http/request-guards.js';
 import type { Logger } from '../logger.js';
@@ -56,7 +57,7 @@ export function createAdminRouter(options: AdminRouterOptions): Router {
   router.use(problemResponses(options.logger));
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
-    await take(ctx, perIp, ctx.ip);
+    await take(ctx, perIp, networkOf(ctx.ip));
     if (ctx.querystring && !decodesCleanly(ctx.querystring)) {
       throw new AppError('invalid_input', 'The query string is not valid percent-encoded UTF-8.');
     }

@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { Logger } from '../logger.js';
 import type { Renderer } from './views.js';
+import { networkOf } from '../security/login-throttle.js';
 import { setRateLimitHeaders, type LimitDecision, type LimitRule, type RateLimits } from '../security/rate-limits.js';
 
 export interface EdgeLimitOptions {
@@ -62,7 +63,7 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
     middleware: async (ctx: Context, next: Next): Promise<void> => {
       const rule = ipRuleFor(ctx);
       if (!rule) return next();
-      const decision = await limits.take([{ rule, subject: ctx.ip }]);
+      const decision = await limits.take([{ rule, subject: networkOf(ctx.ip) }]);
       setRateLimitHeaders(ctx, decision);
       if (decision.allowed) return next();
       logRefusal(ctx, decision);
@@ -94,7 +95,7 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       ctx.state.edgeLimited = true;
       const clientRule = route === 'token' ? rules.tokenClient : rules.introspectionClient;
       const decision = await limits.take([
-        { rule: rules.tokenIp, subject: ctx.ip },
+        { rule: rules.tokenIp, subject: networkOf(ctx.ip) },
         { rule: clientRule, subject: clientId },
       ]);
       setRateLimitHeaders(ctx, decision);

@@ -17,7 +17,7 @@ import type { MfaService } from '../services/mfa.js';
 import { SUPPORTED_SCOPES } from '../services/clients.js';
 import { adminScopesFor } from '../services/roles.js';
 import type { ApiRecord } from '../stores/apis.js';
-import type { LoginThrottle } from '../security/login-throttle.js';
+import { throttleSubject, type LoginThrottle } from '../security/login-throttle.js';
 import { PASSWORD_MAX_BYTES } from '../services/passwords.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import type { Csrf } from './csrf.js';
@@ -241,23 +241,24 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (Buffer.byteLength(form.password, 'utf8') > PASSWORD_MAX_BYTES || form.login.length > 254) {
       throw new AppError('invalid_input', 'The email, username or password is too long.');
     }
-    // Checked before any hashing: a locked name or a stuffing address costs no argon2 work.
-    const verdict = form.login.trim() ? await deps.loginThrottle.check(form.login, ctx.ip) : ({ refused: false } as const);
+    // The account the name belongs to, if any: its email and username share one count.
+    const known = form.login.trim() ? await accounts.find(form.login.trim()).catch(() => undefined) : undefined;
+    const subject = throttleSubject(form.login, known);
+    // Counted before any hashing: a locked account or a stuffing network costs no argon2 work.
+    const verdict = form.login.trim() ? await deps.loginThrottle.begin(subject, ctx.ip) : ({ refused: false, attempt: 0 } as const);
     if (verdict.refused) {
       deps.recordLogin('refused');
-      const known = await accounts.find(form.login.trim()).catch(() => undefined);
       await deps.securityEvents.record({ action: 'login.refused', userId: known?.id, clientId, origin, details: { reason: verdict.reason } });
       const { name } = await clientInfo(details);
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      // The same words whether or not an account has this name: the lock counts names, not accounts.
+      // The same words whether or not an account has this name: names without one lock too.
       renderLogin(ctx, details, name, { error: tooManyAttemptsMessage(verdict.retryAfterSeconds), login: form.login }, 429);
       return;
     }
     const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
     if (!user) {
       deps.recordLogin('failure');
-      const { lockedForSeconds } = form.login.trim() ? await deps.loginThrottle.failed(form.login, ctx.ip) : {};
-      const known = await accounts.find(form.login.trim()).catch(() => undefined);
+      const { lockedForSeconds } = form.login.trim() ? await deps.loginThrottle.failed(subject, verdict.attempt) : {};
       await deps.securityEvents.record({ action: 'login.failure', userId: known?.id, clientId, origin });
       if (lockedForSeconds) {
         await deps.securityEvents.record({ action: 'login.locked', userId: known?.id, clientId, origin, details: { seconds: lockedForSeconds } });
@@ -267,7 +268,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 400);
       return;
     }
-    await deps.loginThrottle.succeeded(form.login);
+    await deps.loginThrottle.succeeded(subject, ctx.ip);
     deps.recordLogin('success');
     // Signed in now, or after a second factor (second-factor.ts), which records the success then.
     const outcome = await secondFactor.afterPassword(ctx, details, user);

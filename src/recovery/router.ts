@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
+import { networkOf } from '../security/login-throttle.js';
 import type { LimitRule, RateLimits } from '../security/rate-limits.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
@@ -126,7 +127,7 @@ export function createRecoveryRouter(deps: RecoveryDeps): Router {
       renderForgot(ctx, { email, returnTo, error: 'Enter the email address of your account.' }, 400);
       return;
     }
-    const ipWait = await wait(perIp, ctx.ip);
+    const ipWait = await wait(perIp, networkOf(ctx.ip));
     if (ipWait !== undefined) {
       ctx.set('Retry-After', String(ipWait));
       notice(ctx, 429, { heading: 'Too many requests', message: 'Too many password resets were asked for from your network.', hint: `Try again in ${Math.ceil(ipWait / 60)} minutes.` });

@@ -1,6 +1,6 @@
 // Sign-in lockouts as administrators see them: whether a user's names are locked, and
 // lifting a lock early (the counters themselves are in security/login-throttle.ts).
-import type { LoginThrottle } from '../security/login-throttle.js';
+import { throttleSubject, type LoginThrottle } from '../security/login-throttle.js';
 import type { AuditActor, AuditStore } from '../stores/audit.js';
 import type { UserRecord } from '../stores/users.js';
 
@@ -13,7 +13,8 @@ export interface LockoutView {
 export type LockoutService = ReturnType<typeof createLockoutService>;
 
 export function createLockoutService(deps: { throttle: LoginThrottle; findUser(reference: string): Promise<UserRecord>; audit: AuditStore }) {
-  const names = (user: UserRecord) => [user.email, ...(user.username ? [user.username] : [])];
+  // The account's own counter, and those of its names from before it had them.
+  const names = (user: UserRecord) => [throttleSubject(user.email, user), ...[user.email, ...(user.username ? [user.username] : [])].map((name) => throttleSubject(name))];
   return {
     async status(reference: string): Promise<LockoutView> {
       const seconds = await deps.throttle.lockedFor(names(await deps.findUser(reference)));

@@ -108,6 +108,24 @@ describe('F5 repeated failures lock an account name for a growing, bounded time'
     expect((await attempt(app, again.browser, again.page, user.email, PASSWORD)).status).toBe(303);
   });
 
+  test('when 30 wrong passwords for one account arrive at once, then at most 6 are checked and the rest are refused with 429 before any hashing', async () => {
+    const user = await createUser(app);
+    const sessions = await Promise.all(Array.from({ length: 3 }, () => loginPage(app, client)));
+    const attempts = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt(app, sessions[i % 3]!.browser, sessions[i % 3]!.page, user.email, WRONG)));
+    const checked = attempts.filter((answer) => answer.status === 400).length;
+    expect(checked).toBeGreaterThanOrEqual(1);
+    expect(checked).toBeLessThanOrEqual(6);
+    expect(attempts.filter((answer) => answer.status === 429)).toHaveLength(30 - checked);
+  });
+
+  test('when failures alternate between a user\'s email and username, then they add up to one lock for both', async () => {
+    const user = await createUser(app, { username: `alternating${Date.now()}` });
+    const { browser, page } = await loginPage(app, client);
+    for (let i = 0; i < 5; i += 1) expect((await attempt(app, browser, page, i % 2 ? user.username! : user.email, WRONG)).status).toBe(400);
+    expect((await attempt(app, browser, page, user.username!, PASSWORD)).status).toBe(429);
+    expect((await attempt(app, browser, page, user.email, PASSWORD)).status).toBe(429);
+  });
+
   test('when an existing and an unknown name are locked, then the answers are identical: nothing tells which exists', async () => {
     const user = await createUser(app);
     const unknown = `nobody.${Date.now()}@example.com`;
@@ -167,6 +185,17 @@ describe('F6 many names from one address: the address is refused, other addresse
     client = await registerClient(app);
   });
   afterAll(() => app.destroy());
+
+  test('when the names are tried from ever new addresses of one IPv6 /64, then they count as one network', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i += 1) {
+      const from = { 'x-forwarded-for': `2001:db8:5:7::${(i + 1).toString(16)}` };
+      const { browser, page } = await loginPage(app, client, from);
+      statuses.push((await attempt(app, browser, page, `v6victim${i}@example.com`, WRONG, from)).status);
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(400));
+    expect(statuses[10]).toBe(429);
+  });
 
   test('when one address tries 12 different names, then it gets 429 before the 12th, and a user at another address still signs in', async () => {
     const stuffer = { 'x-forwarded-for': '203.0.113.7' };
