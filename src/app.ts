@@ -21,7 +21,7 @@ import { createEdgeLimits } from './http/edge-limits.js';
 import { frontChannelPageHeaders, rejectUnsupportedMethods } from './oidc/endpoint-hardening.js';
 import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
 import { createSecurityEvents } from './services/security-events.js';
-import { browserPostAsGet, rejectMalformedQuery } from './http/request-guards.js';
+import { browserPostAsGet, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
@@ -80,10 +80,13 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   koa.use(requestEnvelope(logger));
   koa.use(strictTransportSecurity());
-  koa.use(edgeLimits.middleware);
 
   const adminMounted = config.admin.port === undefined;
   const isAdminPath = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);
+  // Before the rate limits, which compare exact paths. The admin router answers every path
+  // below /admin itself, with its own limits.
+  koa.use(rejectNonCanonicalPaths({ exempt: (path) => adminMounted && isAdminPath(path) }));
+  koa.use(edgeLimits.middleware);
   koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && isAdminPath(path) }));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
 
@@ -187,6 +190,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   });
   koa.use(rejectUnsupportedMethods);
   koa.use(frontChannelPageHeaders);
+  koa.use(edgeLimits.chargeAuthenticatedClients);
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0

@@ -8,7 +8,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Logger } from '../logger.js';
 import type { Renderer } from './views.js';
 import { networkOf } from '../security/login-throttle.js';
-import { setRateLimitHeaders, type LimitDecision, type LimitRule, type RateLimits } from '../security/rate-limits.js';
+import { mostRestrictive, setRateLimitHeaders, type LimitDecision, type LimitRule, type RateLimits } from '../security/rate-limits.js';
 
 export interface EdgeLimitOptions {
   limits: RateLimits;
@@ -85,8 +85,10 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
     /**
      * Called by the client adapter when oidc-provider looks a client up. At the token,
      * introspection and revocation endpoints that is client authentication, the first
-     * moment the client id is known (from Basic, the body or an assertion), so the IP and
-     * client limits are taken there, in one round trip.
+     * moment the client id is known (from Basic, the body or an assertion). The IP limit
+     * is counted here; the client's own budget is only checked, and charged once the
+     * client has authenticated (chargeAuthenticatedClients): requests that merely name a
+     * client cannot use up its budget.
      */
     async beforeClientLookup(clientId: string): Promise<void> {
       const ctx = Provider.ctx as (Context & { oidc?: { route?: string } }) | undefined;
@@ -94,15 +96,25 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       if (!ctx || (route !== 'token' && route !== 'introspection' && route !== 'revocation') || ctx.state.edgeLimited) return;
       ctx.state.edgeLimited = true;
       const clientRule = route === 'token' ? rules.tokenClient : rules.introspectionClient;
-      const decision = await limits.take([
-        { rule: rules.tokenIp, subject: networkOf(ctx.ip) },
-        { rule: clientRule, subject: clientId },
+      const [byIp, byClient] = await Promise.all([
+        limits.take([{ rule: rules.tokenIp, subject: networkOf(ctx.ip) }]),
+        limits.peek(clientRule, clientId),
       ]);
+      const decision = mostRestrictive(byIp, byClient);
       setRateLimitHeaders(ctx, decision);
+      if (decision.allowed) ctx.state.clientCharge = { rule: clientRule, subject: clientId };
       if (!decision.allowed) {
         logRefusal(ctx, decision, clientId);
         throw new TooManyRequests(decision);
       }
+    },
+
+    /** Koa middleware around oidc-provider: charges a client's budget once it authenticated. */
+    chargeAuthenticatedClients: async (ctx: Context, next: Next): Promise<void> => {
+      await next();
+      const charge = ctx.state.clientCharge as { rule: LimitRule; subject: string } | undefined;
+      // 401 is invalid_client: whoever sent it did not prove to be the client.
+      if (charge && ctx.status !== 401) await limits.charge(charge.rule, charge.subject);
     },
   };
 }

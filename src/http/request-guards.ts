@@ -98,3 +98,31 @@ async function readBody(ctx: Context, limit: number): Promise<string | undefined
   }
   return Buffer.concat(chunks).toString('latin1');
 }
+
+/** Every fixed word of a route path outside the admin API (ids and uids are random). */
+const ROUTE_WORDS = new Set([
+  '.well-known', 'openid-configuration', 'jwks', 'auth', 'token', 'introspection', 'revocation', 'me', 'reg', 'session',
+  'end', 'confirm', 'success', 'interaction', 'login', 'abort', 'mfa', 'mfa-unavailable', 'passkey', 'options', 'verify',
+  'second-factor', 'account', 'callback', 'sign-in-again', 'totp', 'disable', 'recovery-codes', 'passkeys', 'password',
+  'forgot', 'reset', 'email', 'healthz', 'readyz', 'metrics', 'assets', 'webauthn.js', 'device', 'request', 'backchannel',
+]);
+
+/**
+ * oidc-provider and the page routers match paths case-insensitively and ignore a trailing
+ * slash, while the guards in front of them (rate limits, no-store, page headers) compare
+ * exact paths. So that no variant slips past a guard, a non-canonical spelling of a route
+ * (`/TOKEN`, `/auth/`, `/interaction/x/LOGIN`) is not served at all: 404.
+ */
+export function rejectNonCanonicalPaths(options: { exempt(path: string): boolean }) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const path = ctx.path;
+    if (path === '/' || options.exempt(path)) return next();
+    const segments = path.split('/').slice(1);
+    const canonical = !path.endsWith('/') && !path.includes('//')
+      && segments.every((segment) => segment === segment.toLowerCase() || !ROUTE_WORDS.has(segment.toLowerCase()));
+    if (canonical) return next();
+    ctx.status = 404;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+  };
+}

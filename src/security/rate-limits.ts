@@ -30,6 +30,16 @@ export function counterKey(rule: string, subject: string): string {
 export class RateLimits {
   constructor(private readonly counters: Counters) {}
 
+  /** Whether one more request would be allowed, without counting it. */
+  peek(rule: LimitRule, subject: string): Promise<LimitDecision> {
+    return peekLimit(this.counters, rule, subject);
+  }
+
+  /** Counts a request that was let through after a peek. */
+  async charge(rule: LimitRule, subject: string): Promise<void> {
+    await this.counters.hit([{ key: counterKey(rule.name, subject), windowSeconds: rule.windowSeconds }]);
+  }
+
   /** Counts one request against every rule and returns the deciding result. */
   async take(checks: readonly { rule: LimitRule; subject: string }[]): Promise<LimitDecision> {
     const counts = await this.counters.hit(checks.map(({ rule, subject }) => ({ key: counterKey(rule.name, subject), windowSeconds: rule.windowSeconds })));
@@ -47,6 +57,18 @@ export class RateLimits {
     if (!deciding) throw new Error('no rate limit rule given');
     return deciding;
   }
+}
+
+/** What `take` would decide for one more request, without counting it. */
+export async function peekLimit(counters: Counters, rule: LimitRule, subject: string): Promise<LimitDecision> {
+  const count = await counters.peek(counterKey(rule.name, subject));
+  const hits = (count?.hits ?? 0) + 1;
+  return { allowed: hits <= rule.max, rule, remaining: Math.max(0, rule.max - hits), resetSeconds: Math.max(1, Math.ceil((count?.resetMs ?? rule.windowSeconds * 1000) / 1000)) };
+}
+
+/** The more restrictive of two decisions: a refusal, else the one with less left. */
+export function mostRestrictive(a: LimitDecision, b: LimitDecision): LimitDecision {
+  return moreRestrictive(a, b) ? a : b;
 }
 
 function moreRestrictive(a: LimitDecision, b: LimitDecision): boolean {

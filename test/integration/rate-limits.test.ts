@@ -58,6 +58,25 @@ describe('I1 limits per client and per IP at the token, introspection, authoriza
     expect((await clientCredentials(app, second, from)).status).toBe(200);
   });
 
+  test('when someone sends 10 token requests naming a client with a wrong secret, then they fail with 401 and the client\'s own budget is untouched', async () => {
+    const victim = await createAdminClient(app, 'none');
+    for (let i = 0; i < 10; i += 1) {
+      const forged = await call(`${app.origin}/token`, { form: { grant_type: 'client_credentials' }, basic: [victim.clientId, 'not-the-secret'], headers: { 'x-forwarded-for': `192.0.2.${100 + i}` } });
+      expect(forged.status).toBe(401);
+    }
+    const from = { 'x-forwarded-for': '192.0.2.15' };
+    for (let i = 0; i < 5; i += 1) expect((await clientCredentials(app, victim, from)).status).toBe(200);
+    expectRefused(await clientCredentials(app, victim, from));
+  });
+
+  test('when a route is spelled in another case or with a trailing slash, then it is not served, so no limit can be sidestepped that way', async () => {
+    const client = await createAdminClient(app, 'none');
+    for (const path of ['/TOKEN', '/Token', '/token/', '/AUTH', '/auth/', '/interaction/some-uid/LOGIN', '/interaction/some-uid/login/', '/ME', '/jwks/']) {
+      const reply = await call(`${app.origin}${path}`, { form: { grant_type: 'client_credentials' }, basic: [client.clientId, client.clientSecret] });
+      expect({ path, status: reply.status }).toEqual({ path, status: 404 });
+    }
+  });
+
   test('when one client introspects 4 times in a minute, then the 4th is 429', async () => {
     const client = await createAdminClient(app, 'none');
     const from = { 'x-forwarded-for': '192.0.2.11' };
