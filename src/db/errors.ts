@@ -24,7 +24,8 @@ export function mapPrismaError(error: unknown, what: string): never {
   throw error;
 }
 
-const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+// CounterStoreUnavailable: Redis (REDIS_URL) cannot be reached (security/counters.ts).
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'CounterStoreUnavailable']);
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 // SQLSTATE 08 (connection exception), 53 (insufficient resources), 57P01-57P03 (the server
 // is shutting down, crashed or not yet accepting connections).

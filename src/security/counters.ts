@@ -70,6 +70,11 @@ if ttl < 0 then
 end
 return { hits, ttl }`;
 
+/** Any Redis failure means the counters cannot be consulted: a 503, like a database outage. */
+function unavailable(cause: unknown): Error {
+  return Object.assign(new Error('the Redis counter store is unavailable', { cause }), { kind: 'CounterStoreUnavailable' });
+}
+
 export function redisCounters(url: string): Counters {
   // Fail fast rather than queue commands while Redis is away: a limit check that cannot
   // be made is an error the caller maps to 503, not a request that hangs.
@@ -86,8 +91,11 @@ export function redisCounters(url: string): Counters {
     });
     return connecting;
   };
+  const guarded = <T>(task: () => Promise<T>): Promise<T> => task().catch((error: unknown) => {
+    throw unavailable(error);
+  });
   return {
-    async hit(entries) {
+    hit: (entries) => guarded(async () => {
       if (!entries.length) return [];
       await connected();
       const pipeline = redis.pipeline();
@@ -98,16 +106,16 @@ export function redisCounters(url: string): Counters {
         const [hits, ttl] = value as [number, number];
         return { hits: Number(hits), resetMs: Math.max(0, Number(ttl)) };
       });
-    },
-    async peek(key) {
+    }),
+    peek: (key) => guarded(async () => {
       await connected();
       const [hits, ttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
       return hits === null || ttl <= 0 ? undefined : { hits: Number(hits), resetMs: ttl };
-    },
-    async clear(keys) {
+    }),
+    clear: (keys) => guarded(async () => {
       await connected();
       if (keys.length) await redis.del(...keys);
-    },
+    }),
     async purgeExpired() {
       return 0;
     },

@@ -269,3 +269,31 @@ const redisUp = await redisReachable();
     expect(await app.db.prisma.rateCounter.count()).toBe(0);
   });
 });
+
+describe('when the counter store is unreachable', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    // Nothing listens on port 1: every counter operation fails.
+    app = await startApp({ env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+  });
+  afterAll(() => app.destroy());
+
+  test('when a token request cannot be counted, then it fails fast with 503 and Retry-After, never 500 or a token', async () => {
+    const client = await createAdminClient(app, 'none');
+    const started = Date.now();
+    const reply = await clientCredentials(app, client);
+    expect(reply.status).toBe(503);
+    expect(reply.headers.get('retry-after')).toBeTruthy();
+    expect(reply.body?.access_token).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test('when the authorization endpoint cannot count, then the browser gets a 503 page', async () => {
+    const client = await registerClient(app);
+    const request = await authRequest(await relyingParty(app, client));
+    const reply = await call(request.url.toString(), { headers: { accept: 'text/html' } });
+    expect(reply.status).toBe(503);
+    expect(reply.headers.get('location')).toBeNull();
+  });
+});
