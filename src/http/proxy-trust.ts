@@ -29,6 +29,17 @@ export function forwardedHeadersOnlyFrom(entries: readonly string[]) {
   return async (ctx: Context, next: Next): Promise<void> => {
     if (!trusted(ctx.req.socket.remoteAddress)) {
       for (const header of FORWARDING_HEADERS) delete ctx.req.headers[header];
+    } else {
+      // Behind a chain of proxies (a CDN, then a load balancer), each appends the address it
+      // saw. The client is the right-most entry that is not one of ours: everything to its
+      // left was written by the client and proves nothing.
+      const chain = String(ctx.req.headers['x-forwarded-for'] ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+      let client: string | undefined;
+      while (chain.length) {
+        client = chain.pop();
+        if (!trusted(client)) break;
+      }
+      if (client) ctx.req.headers['x-forwarded-for'] = client;
     }
     await next();
   };

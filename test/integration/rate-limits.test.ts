@@ -297,3 +297,23 @@ describe('when the counter store is unreachable', () => {
     expect(reply.headers.get('location')).toBeNull();
   });
 });
+
+describe('H1 behind a chain of trusted proxies', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    // The test client plays the load balancer (127.0.0.1); 10.0.0.0/8 plays the CDN.
+    app = await startApp({ env: { TOKEN_RATE_LIMIT: '100000', TOKEN_IP_RATE_LIMIT: '2', TRUST_PROXY: 'true', TRUSTED_PROXIES: '127.0.0.1,::1,10.0.0.0/8' } });
+  });
+  afterAll(() => app.destroy());
+
+  test('when X-Forwarded-For holds a spoofed entry, the client and a CDN hop, then the client address is the one counted', async () => {
+    const client = await createAdminClient(app, 'none');
+    const statuses: number[] = [];
+    // The left-most entry is whatever the client claims; it changes every time.
+    for (let i = 0; i < 3; i += 1) statuses.push((await clientCredentials(app, client, { 'x-forwarded-for': `203.0.113.${i}, 198.51.100.77, 10.1.2.3` })).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    // Another client behind the same CDN is counted on its own.
+    expect((await clientCredentials(app, client, { 'x-forwarded-for': '198.51.100.78, 10.1.2.3' })).status).toBe(200);
+  });
+});
