@@ -95,7 +95,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(createMetricsRouter(metrics, config.metricsToken).routes());
 
   // Passkey endpoints go ahead of the interaction pages they extend.
-  const passkeys = mountPasskeys(koa, { provider, services, issuer: config.issuer, csrf: createCsrf(deps.secrets.cookieKeys[0]!), accountCsrfKey: deps.secrets.cookieKeys[0]!, logger, recordLogin: metrics.login });
+  const passkeys = mountPasskeys(koa, { provider, services, issuer: config.issuer, csrf: createCsrf(deps.secrets.cookieKeys[0]!), accountCsrfKey: deps.secrets.cookieKeys[0]!, logger, recordLogin: metrics.login, securityEvents });
   const interactions = createInteractionRouter({
     provider,
     accounts: services.accounts,
@@ -121,6 +121,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     csrf: createAccountCsrf(deps.secrets.cookieKeys[0]!),
     logger,
     issuer: config.issuer,
+    // The current-password check is a sign-in attempt: same throttle, same events.
+    loginThrottle: services.loginThrottle,
+    securityEvents,
   });
   koa.use(account.routes());
   koa.use(account.allowedMethods());

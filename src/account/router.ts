@@ -13,8 +13,11 @@ import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
-import type { AccountService } from '../services/accounts.js';
+import { changeOwnPasswordInput, type AccountService } from '../services/accounts.js';
 import type { MfaService } from '../services/mfa.js';
+import type { SecurityEvents } from '../services/security-events.js';
+import { parseInput } from '../services/validation.js';
+import { throttleSubject, type LoginThrottle } from '../security/login-throttle.js';
 import type { AuditActor } from '../stores/audit.js';
 import type { UserRecord } from '../stores/users.js';
 import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, ACCOUNT_PATH } from './client.js';
@@ -34,6 +37,12 @@ export interface AccountDeps {
   csrf: AccountCsrf;
   logger: Logger;
   issuer: string;
+  /**
+   * The sign-in throttle: checking the current password is a password guess like any
+   * other, so a stolen session must not get more of them than the sign-in page gives.
+   */
+  loginThrottle: LoginThrottle;
+  securityEvents: SecurityEvents;
 }
 
 interface SignedIn {
@@ -50,7 +59,7 @@ const signInState = z.object({ state: z.string().max(100), next: z.string().max(
 
 const NOTICES: Record<string, string> = {
   password: 'Your password was changed. Every other session was signed out.',
-  'totp-off': 'Two-step verification is off.',
+  'totp-off': 'Two-step verification is off. Every other session was signed out.',
 };
 
 const epochNow = () => Math.floor(Date.now() / 1000);
@@ -130,6 +139,8 @@ export function createAccountRouter(deps: AccountDeps): Router {
     return parsed.data;
   }
 
+  const originOf = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined });
+
   function actorOf(ctx: Context, current: SignedIn): AuditActor {
     return { type: 'user', id: current.user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined };
   }
@@ -208,16 +219,46 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const current = await requireUser(ctx, ACCOUNT_PATH);
     if (!current) return;
     const form = readForm(ctx, passwordForm, current);
-    // The current password is the re-authentication this change needs.
-    try {
-      await accounts.changeOwnPassword(current.user.id, { current_password: form.current_password, new_password: form.new_password }, actorOf(ctx, current), current.sessionUid);
-    } catch (error) {
+    const input = { current_password: form.current_password, new_password: form.new_password };
+    const passwordError = (error: unknown) => {
       if (!(error instanceof AppError) || error.code !== 'invalid_input') throw error;
       const field = error.fields[0];
-      const message = field?.field === 'new_password' ? `The new password ${field.message}.` : error.message;
-      await renderOverview(ctx, current, { passwordError: message }, 400);
+      return renderOverview(ctx, current, { passwordError: field?.field === 'new_password' ? `The new password ${field.message}.` : error.message }, 400);
+    };
+    // The new password's rules first: refusing it checks no password, so it counts nothing.
+    try {
+      parseInput(changeOwnPasswordInput, input);
+    } catch (error) {
+      await passwordError(error);
       return;
     }
+    // The current password is the re-authentication this change needs, and a guess at it
+    // counts against the account like a failed sign-in: one counter for both, so the
+    // sign-in page locks too (and the other way round).
+    const subject = throttleSubject(current.user.email, current.user);
+    const event = { userId: current.user.id, clientId: ACCOUNT_CLIENT_ID, origin: originOf(ctx), details: { context: 'password_change' } };
+    const verdict = await deps.loginThrottle.begin(subject, ctx.ip);
+    if (verdict.refused) {
+      await deps.securityEvents.record({ ...event, action: 'login.refused', details: { ...event.details, reason: verdict.reason } });
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      await renderOverview(ctx, current, { passwordError: tooManyAttempts(verdict.retryAfterSeconds) }, 429);
+      return;
+    }
+    try {
+      await accounts.changeOwnPassword(current.user.id, input, actorOf(ctx, current), current.sessionUid);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'invalid_input' && error.fields[0]?.field === 'current_password') {
+        const { lockedForSeconds } = await deps.loginThrottle.failed(subject, verdict.attempt);
+        await deps.securityEvents.record({ ...event, action: 'login.failure' });
+        if (lockedForSeconds) await deps.securityEvents.record({ ...event, action: 'login.locked', details: { ...event.details, seconds: lockedForSeconds } });
+      } else if (error instanceof AppError && error.code === 'invalid_input') {
+        // Refused for its words only after the current password was found right.
+        await deps.loginThrottle.succeeded(subject, ctx.ip);
+      }
+      await passwordError(error);
+      return;
+    }
+    await deps.loginThrottle.succeeded(subject, ctx.ip);
     ctx.redirect(`${ACCOUNT_PATH}?done=password`);
     ctx.status = 303;
   });
@@ -245,7 +286,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       sendToSignIn(ctx, `${ACCOUNT_PATH}/totp`, true);
       return;
     }
-    const codes = await mfa.confirmEnrolment(current.user.id, form.code, actorOf(ctx, current));
+    const codes = await mfa.confirmEnrolment(current.user.id, form.code, actorOf(ctx, current), current.sessionUid);
     if (!codes) {
       await renderSetup(ctx, current, 'That code is not valid. Check the time on your phone and enter the current code.', 400);
       return;
@@ -261,7 +302,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       sendToSignIn(ctx, ACCOUNT_PATH, true);
       return;
     }
-    renderCodes(ctx, current, await mfa.regenerateRecoveryCodes(current.user.id, actorOf(ctx, current)), 'New recovery codes');
+    renderCodes(ctx, current, await mfa.regenerateRecoveryCodes(current.user.id, actorOf(ctx, current), current.sessionUid), 'New recovery codes');
   });
 
   router.post('/totp/disable', async (ctx) => {
@@ -272,7 +313,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       sendToSignIn(ctx, ACCOUNT_PATH, true);
       return;
     }
-    await mfa.disable(current.user.id, actorOf(ctx, current));
+    await mfa.disable(current.user.id, actorOf(ctx, current), current.sessionUid);
     ctx.redirect(`${ACCOUNT_PATH}?done=totp-off`);
     ctx.status = 303;
   });
@@ -302,6 +343,11 @@ function pageErrors(deps: AccountDeps) {
       deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back to your account page and try again.' }, status);
     }
   };
+}
+
+function tooManyAttempts(seconds: number): string {
+  const wait = seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
+  return `Too many wrong passwords. Try again in ${wait}.`;
 }
 
 function statusOf(error: unknown): number {

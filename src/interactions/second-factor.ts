@@ -65,10 +65,43 @@ function pendingOf(details: Details): Pending | undefined {
   return typeof pending?.accountId === 'string' ? pending : undefined;
 }
 
-/** Whether the client asked for the second factor (acr_values). */
+/**
+ * Whether the client asked for the second factor: by acr_values, by an essential `acr`
+ * claim for the ID token that only the second factor meets (OIDC Core 5.5.1.1), or by its
+ * registration (require_mfa). oidc-provider asks for a new sign-in while the session's acr
+ * does not meet an essential claim, so a claims request ignored here would send the
+ * browser round in a loop of password prompts. (While oidc-provider's claimsParameter
+ * feature is off, as it is now, it drops the parameter before it gets here.)
+ */
 export function requiresMfa(details: Details, client: { require_mfa?: unknown } | undefined): boolean {
-  return String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA) || client?.require_mfa === true;
+  return String(details.params['acr_values'] ?? '').split(' ').includes(ACR_MFA)
+    || essentialAcrNeedsMfa(details.params['claims'])
+    || client?.require_mfa === true;
 }
+
+/**
+ * Whether the claims parameter makes `acr` essential in the ID token with only the second
+ * factor acceptable: `value` is it, or `values` lists it and not the password level (which
+ * would satisfy the request by itself). A malformed parameter asks for nothing here.
+ */
+function essentialAcrNeedsMfa(claims: unknown): boolean {
+  let parsed: unknown = claims;
+  if (typeof claims === 'string') {
+    try {
+      parsed = JSON.parse(claims);
+    } catch {
+      return false;
+    }
+  }
+  const idToken = isObject(parsed) ? parsed['id_token'] : undefined;
+  const acr = isObject(idToken) ? idToken['acr'] : undefined;
+  if (!isObject(acr) || acr['essential'] !== true) return false;
+  if (acr['value'] === ACR_MFA) return true;
+  const values = acr['values'];
+  return Array.isArray(values) && values.includes(ACR_MFA) && !values.includes(ACR_PASSWORD);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function createSecondFactor(deps: SecondFactorDeps) {
   const { mfa, render, csrf } = deps;
@@ -151,11 +184,13 @@ export function createSecondFactor(deps: SecondFactorDeps) {
         const pending = pendingOf(details);
         if (details.prompt.name !== 'login' || !pending) throw new AppError('invalid_input', 'Sign in with your password first.');
         const userKey = `user:${pending.accountId}`;
-        if ((await mfa.attempts(userKey)) >= MAX_USER_FAILURES) {
+        // Both counts are taken before the code is checked, never read first and added to
+        // after a failure: parallel guesses over many interactions could all pass a read.
+        const userAttempt = await mfa.countAttempt(userKey, USER_WINDOW_SECONDS);
+        if (userAttempt > MAX_USER_FAILURES) {
           await kill(ctx, details, 'too many wrong codes for this account; try again later');
           return;
         }
-        // Counted before the code is checked, so parallel guesses cannot exceed the limit.
         const attempt = await mfa.countAttempt(`interaction:${details.uid}`, Math.max(details.exp - epochNow(), 60));
         if (attempt > MAX_CODE_ATTEMPTS) {
           await kill(ctx, details, 'too many wrong codes');
@@ -167,12 +202,13 @@ export function createSecondFactor(deps: SecondFactorDeps) {
           : await mfa.verifyTotp(pending.accountId, form.code);
         const event = { userId: pending.accountId, clientId: String(details.params['client_id']), origin: originOf(ctx), details: { method: form.method } };
         if (accepted) {
+          // The cap is on wrong codes: a right one gives its attempt back.
+          await mfa.countAttempt(userKey, USER_WINDOW_SECONDS, -1);
           await deps.securityEvents.record({ action: 'login.success', ...event });
           await deps.finish(ctx, { login: { accountId: pending.accountId, amr: ['pwd', 'otp'], acr: ACR_MFA, ts: epochNow() } });
           return;
         }
         await deps.securityEvents.record({ action: 'login.mfa_failure', ...event });
-        await mfa.countAttempt(userKey, USER_WINDOW_SECONDS);
         if (attempt >= MAX_CODE_ATTEMPTS) {
           await kill(ctx, details, 'too many wrong codes');
           return;

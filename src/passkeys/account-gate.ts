@@ -37,7 +37,7 @@ export function accountSessionGate(deps: {
   return {
     async currentUser(ctx) {
       const current = await signedIn(ctx);
-      return current && { user: current.user, recentSignIn: Math.floor(Date.now() / 1000) - current.loginTs <= RECENT_SIGN_IN_SECONDS };
+      return current && { user: current.user, sessionUid: current.sessionUid, recentSignIn: Math.floor(Date.now() / 1000) - current.loginTs <= RECENT_SIGN_IN_SECONDS };
     },
     async verifyCsrf(ctx, token) {
       const current = await signedIn(ctx);

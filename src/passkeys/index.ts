@@ -5,6 +5,7 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Csrf } from '../interactions/csrf.js';
 import type { Logger } from '../logger.js';
+import type { SecurityEvents } from '../services/security-events.js';
 import { ACR_MFA } from '../services/mfa.js';
 import { createPasskeyService, type PasskeyService } from '../services/passkeys.js';
 import type { Stores, Transaction } from '../services/transaction.js';
@@ -23,6 +24,7 @@ export function mountPasskeys(koa: Koa, deps: {
   accountCsrfKey: string;
   logger: Logger;
   recordLogin(result: 'success' | 'failure'): void;
+  securityEvents: SecurityEvents;
   account?: AccountGate | undefined;
   secondFactor?: SecondFactorGate | undefined;
 }): PasskeyService {

@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js';
 // A user-verified passkey, or password + passkey, proves two factors.
 import { ACR_MFA } from '../services/mfa.js';
 import { passkeyAmr, type PasskeyService, type RequestContext } from '../services/passkeys.js';
+import type { SecurityEvents } from '../services/security-events.js';
 import type { UserRecord } from '../stores/users.js';
 
 export const CSRF_HEADER = 'x-csrf-token';
@@ -28,8 +29,11 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** Who is signed in to the account pages, and their CSRF check (owned by the account area). */
 export interface AccountGate {
-  /** The signed-in, enabled user of this browser, if any, and whether they signed in recently. */
-  currentUser(ctx: Context): Promise<{ user: UserRecord; recentSignIn: boolean } | undefined>;
+  /**
+   * The signed-in, enabled user of this browser, if any, whether they signed in recently,
+   * and the uid of the browser session (which survives the user's credential changes).
+   */
+  currentUser(ctx: Context): Promise<{ user: UserRecord; recentSignIn: boolean; sessionUid: string } | undefined>;
   /** Whether `token` is the account page's CSRF token for this browser. */
   verifyCsrf(ctx: Context, token: string): Promise<boolean> | boolean;
 }
@@ -48,6 +52,8 @@ export interface PasskeyRouterDeps {
   csrf: Csrf;
   logger: Logger;
   recordLogin(result: 'success' | 'failure'): void;
+  /** Sign-in successes and failures into the log and the audit trail, as for passwords. */
+  securityEvents: SecurityEvents;
   account?: AccountGate | undefined;
   secondFactor?: SecondFactorGate | undefined;
 }
@@ -110,12 +116,13 @@ export function createPasskeyRouter(deps: PasskeyRouterDeps): Router {
     } catch (error) {
       if (error instanceof AppError) {
         deps.recordLogin('failure');
-        deps.logger.info({ event: 'login.failure', method: 'passkey', clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'passkey sign-in failed');
+        // No user: a refused assertion proves nothing about whose it claims to be.
+        await deps.securityEvents.record({ action: 'login.failure', clientId, origin: requestContext(ctx), details: { method: 'passkey' } });
       }
       throw error;
     }
     deps.recordLogin('success');
-    deps.logger.info({ event: 'login.success', method: 'passkey', userId: use.userId, clientId, ip: ctx.ip, requestId: ctx.state.requestId }, 'signed in with a passkey');
+    await deps.securityEvents.record({ action: 'login.success', userId: use.userId, clientId, origin: requestContext(ctx), details: { method: 'passkey' } });
     const redirect = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: use.userId, amr: passkeyAmr(use), acr: ACR_MFA, ts: Math.floor(Date.now() / 1000) },
     }, { mergeWithLastSubmission: false });
@@ -134,9 +141,17 @@ export function createPasskeyRouter(deps: PasskeyRouterDeps): Router {
     const details = await loadInteraction(ctx);
     const body = readBody(ctx, credentialBody);
     const userId = await pendingSecondFactor(ctx, details);
-    const use = await passkeys.authenticate(`mfa:${details.uid}`, body.credential, { requireUserVerification: false }, requestContext(ctx));
-    if (use.userId !== userId) throw new AppError('forbidden', 'The passkey could not be verified. Try again.');
-    deps.logger.info({ event: 'mfa.success', method: 'passkey', userId, clientId: String(details.params['client_id']), requestId: ctx.state.requestId }, 'second factor passed with a passkey');
+    const event = { userId, clientId: String(details.params['client_id']), origin: requestContext(ctx), details: { method: 'passkey', step: 'second_factor' } };
+    let use;
+    try {
+      use = await passkeys.authenticate(`mfa:${details.uid}`, body.credential, { requireUserVerification: false }, requestContext(ctx));
+      if (use.userId !== userId) throw new AppError('forbidden', 'The passkey could not be verified. Try again.');
+    } catch (error) {
+      if (error instanceof AppError) await deps.securityEvents.record({ action: 'login.failure', ...event });
+      throw error;
+    }
+    // As a code on the second-factor page does: the sign-in is complete now.
+    await deps.securityEvents.record({ action: 'login.success', ...event });
     ctx.body = { redirect: await deps.secondFactor!.complete(ctx, details, userId, ['pwd', use.deviceType === 'multiDevice' ? 'swk' : 'hwk', 'mfa']) };
   });
 
@@ -151,22 +166,22 @@ export function createPasskeyRouter(deps: PasskeyRouterDeps): Router {
    * how the account can be signed in to, so, like a password change, it needs a recent
    * sign-in: a stolen or forgotten session cannot plant a passkey of its own.
    */
-  async function accountUser(ctx: Context, change: boolean): Promise<UserRecord> {
+  async function accountUser(ctx: Context, change: boolean): Promise<{ user: UserRecord; sessionUid: string }> {
     const gate = deps.account;
     const current = gate ? await gate.currentUser(ctx) : undefined;
     if (!gate || !current) throw new AppError('unauthorized', 'Sign in to manage your passkeys.');
     if (!(await gate.verifyCsrf(ctx, ctx.get(CSRF_HEADER)))) throw new AppError('forbidden', 'The request could not be verified. Reload the page and try again.');
     if (change && !current.recentSignIn) throw new ReauthenticationRequired();
-    return current.user;
+    return { user: current.user, sessionUid: current.sessionUid };
   }
 
   router.get('/account/passkeys', async (ctx) => {
-    const user = await accountUser(ctx, false);
+    const { user } = await accountUser(ctx, false);
     ctx.body = { passkeys: await passkeys.list(user.id) };
   });
 
   router.post('/account/passkeys/options', async (ctx) => {
-    const user = await accountUser(ctx, true);
+    const { user } = await accountUser(ctx, true);
     readBody(ctx, emptyBody);
     const flow = `register:${randomUUID()}`;
     const options = await passkeys.registrationOptions(user, flow);
@@ -176,22 +191,22 @@ export function createPasskeyRouter(deps: PasskeyRouterDeps): Router {
   });
 
   router.post('/account/passkeys', async (ctx) => {
-    const user = await accountUser(ctx, true);
+    const { user, sessionUid } = await accountUser(ctx, true);
     const body = readBody(ctx, registrationBody);
     const flow = ctx.cookies.get(REGISTRATION_COOKIE, { signed: true });
     ctx.cookies.set(REGISTRATION_COOKIE, null, { path: '/account/passkeys', overwrite: true });
     if (!flow?.startsWith('register:')) throw new AppError('forbidden', 'Start adding the passkey again.');
-    const created = await passkeys.register(user.id, flow, body, requestContext(ctx));
+    const created = await passkeys.register(user.id, flow, body, requestContext(ctx), sessionUid);
     deps.logger.info({ event: 'passkey.register', userId: user.id, requestId: ctx.state.requestId }, 'passkey registered');
     ctx.status = 201;
     ctx.body = { passkey: created };
   });
 
   router.delete('/account/passkeys/:id', async (ctx) => {
-    const user = await accountUser(ctx, true);
+    const { user, sessionUid } = await accountUser(ctx, true);
     const id = passkeyId.safeParse(ctx.params['id']);
     if (!id.success) throw new AppError('not_found', 'There is no such passkey on your account.');
-    await passkeys.remove(user.id, id.data, requestContext(ctx));
+    await passkeys.remove(user.id, id.data, requestContext(ctx), sessionUid);
     deps.logger.info({ event: 'passkey.remove', userId: user.id, requestId: ctx.state.requestId }, 'passkey removed');
     ctx.status = 204;
   });

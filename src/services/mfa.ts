@@ -112,9 +112,11 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
 
     /**
      * Confirms the pending seed with a code from the app; only now does the second factor
-     * take effect. Returns the recovery codes, shown this once.
+     * take effect. Returns the recovery codes, shown this once. Like every change of a
+     * sign-in factor here, it ends the user's other browser sessions (ASVS 7.4.3): all but
+     * `keepSessionUid`, the one that made the change, or all when none is named (the CLI).
      */
-    async confirmEnrolment(userId: string, code: string, actor: AuditActor): Promise<string[] | undefined> {
+    async confirmEnrolment(userId: string, code: string, actor: AuditActor, keepSessionUid?: string): Promise<string[] | undefined> {
       const current = await stores.mfa.totp(userId);
       if (!current?.sealedSecret || current.confirmedAt) throw new AppError('invalid_input', 'There is no authenticator app set-up in progress.');
       const step = matchingStep(openSecret(current.sealedSecret), code);
@@ -125,7 +127,8 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
           throw new AppError('conflict', 'The set-up changed meanwhile. Start again.');
         }
         await tx.mfa.replaceRecoveryCodes(userId, hashes);
-        await tx.audit.append(actor, { action: 'user.mfa_confirm', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'confirmed', recovery_codes: codes.length } });
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
+        await tx.audit.append(actor, { action: 'user.mfa_confirm', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'confirmed', recovery_codes: codes.length, sessions_ended: sessionsEnded } });
       });
       return codes;
     },
@@ -151,39 +154,45 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
       });
     },
 
-    /** Replaces every recovery code with ten new ones, shown this once. */
-    async regenerateRecoveryCodes(userId: string, actor: AuditActor): Promise<string[]> {
+    /** Replaces every recovery code with ten new ones, shown this once; ends the other sessions. */
+    async regenerateRecoveryCodes(userId: string, actor: AuditActor, keepSessionUid?: string): Promise<string[]> {
       const current = await stores.mfa.totp(userId);
       if (!current?.confirmedAt) throw new AppError('invalid_input', 'Set up an authenticator app first.');
       const { codes, hashes } = newRecoveryCodes();
       await transaction(async (tx) => {
         await tx.mfa.replaceRecoveryCodes(userId, hashes);
-        await tx.audit.append(actor, { action: 'user.mfa_recovery_codes_regenerate', targetType: 'user', targetId: userId, after: { recovery_codes: codes.length } });
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
+        await tx.audit.append(actor, { action: 'user.mfa_recovery_codes_regenerate', targetType: 'user', targetId: userId, after: { recovery_codes: codes.length, sessions_ended: sessionsEnded } });
       });
       return codes;
     },
 
-    /** The user turns the second factor off (the caller checks the sign-in is recent). */
-    async disable(userId: string, actor: AuditActor): Promise<void> {
+    /** The user turns the second factor off (the caller checks the sign-in is recent); ends the other sessions. */
+    async disable(userId: string, actor: AuditActor, keepSessionUid?: string): Promise<void> {
       await transaction(async (tx) => {
         await userOrThrow(userId, tx);
         await tx.mfa.clear(userId);
-        await tx.audit.append(actor, { action: 'user.mfa_disable', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'none' } });
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
+        await tx.audit.append(actor, { action: 'user.mfa_disable', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'none', sessions_ended: sessionsEnded } });
       });
     },
 
-    /** An administrator removes a user's second factor (a lost phone); they enrol again. */
+    /**
+     * An administrator removes a user's second factor (a lost phone); they enrol again.
+     * Every browser session of the user ends: whoever holds one may be who has the phone.
+     */
     async reset(id: string, actor: AuditActor): Promise<void> {
       await transaction(async (tx) => {
         await userOrThrow(id, tx);
         const before = await tx.mfa.totp(id);
         await tx.mfa.clear(id);
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(id);
         await tx.audit.append(actor, {
           action: 'user.mfa_reset',
           targetType: 'user',
           targetId: id,
           before: { totp: !before?.sealedSecret ? 'none' : before.confirmedAt ? 'confirmed' : 'pending' },
-          after: { totp: 'none' },
+          after: { totp: 'none', sessions_ended: sessionsEnded },
         });
       });
     },
@@ -191,13 +200,12 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
     /**
      * Counts one attempt against `key` (an interaction, a user) within `windowSeconds` and
      * returns the count including this one, shared by every instance: the caller allows
-     * only so many.
+     * only so many. An `amount` of -1 gives a counted attempt back.
      */
-    async countAttempt(key: string, windowSeconds: number): Promise<number> {
-      const [count] = await deps.counters.hit([{ key: `mfa:${key}`, windowSeconds }]);
+    async countAttempt(key: string, windowSeconds: number, amount = 1): Promise<number> {
+      const [count] = await deps.counters.hit([{ key: `mfa:${key}`, windowSeconds, amount }]);
       return count?.hits ?? 0;
     },
-    attempts: async (key: string) => (await deps.counters.peek(`mfa:${key}`))?.hits ?? 0,
   };
 }
 

@@ -28,7 +28,29 @@ const CEREMONY_TIMEOUT_MS = 120_000;
 /** A user with more than this many passkeys must remove one first. */
 const MAX_PASSKEYS_PER_USER = 20;
 
-export const passkeyName = z.string().trim().min(1, 'give the passkey a name').max(100);
+/**
+ * A passkey's name, as the user typed it. Control characters (NUL above all, which
+ * PostgreSQL text cannot hold) and unpaired surrogates (not UTF-8) are refused here, with
+ * a message, rather than failing in the database.
+ */
+export const passkeyName = z
+  .string()
+  .trim()
+  .min(1, 'give the passkey a name')
+  .max(100, 'must be at most 100 characters')
+  .refine((name) => !/\p{Cc}/u.test(name), 'must not contain control characters')
+  .refine((name) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(name), 'must be valid text');
+
+/**
+ * The transports a browser may report for a new credential (WebAuthn's
+ * AuthenticatorTransport). They come from the client unchecked and are only hints for later
+ * ceremonies: anything else is dropped.
+ */
+const KNOWN_TRANSPORTS = new Set(['usb', 'nfc', 'ble', 'internal', 'hybrid', 'smart-card', 'cable']);
+
+function knownTransports(reported: readonly unknown[] | undefined): string[] {
+  return [...new Set((reported ?? []).filter((transport): transport is string => typeof transport === 'string' && KNOWN_TRANSPORTS.has(transport)))];
+}
 
 /** The outer shape of a credential as @simplewebauthn/browser sends it; the library checks the rest. */
 const credentialShape = z
@@ -125,10 +147,16 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
       return options;
     },
 
-    /** Verifies the new credential against the challenge of `flow` and stores it for `userId`. */
-    async register(userId: string, flow: string, input: { credential: unknown; name: unknown }, context: RequestContext): Promise<PasskeyView> {
+    /**
+     * Verifies the new credential against the challenge of `flow` and stores it for
+     * `userId`. A new way to sign in ends the user's other browser sessions (ASVS 7.4.3):
+     * all but `keepSessionUid`, the one that added it.
+     */
+    async register(userId: string, flow: string, input: { credential: unknown; name: unknown }, context: RequestContext, keepSessionUid?: string): Promise<PasskeyView> {
       const name = passkeyName.safeParse(input.name);
-      if (!name.success) throw new AppError('invalid_input', 'Give the passkey a name of at most 100 characters.', [{ field: 'name', message: name.error.issues[0]?.message ?? 'invalid' }]);
+      if (!name.success) {
+        throw new AppError('invalid_input', 'Give the passkey a name of 1 to 100 characters, without control characters.', [{ field: 'name', message: name.error.issues[0]?.message ?? 'invalid' }]);
+      }
       const response = parseCredential<RegistrationResponseJSON>(input.credential);
       const issued = await passkeys.takeChallenge(flow);
       if (!issued || issued.userId !== userId) throw refused();
@@ -154,18 +182,19 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
           userId,
           publicKey: credential.publicKey,
           counter: credential.counter,
-          transports: (credential.transports ?? []).slice(0, 10).map(String),
+          transports: knownTransports(credential.transports),
           deviceType: credentialDeviceType,
           backedUp: credentialBackedUp,
           name: name.data,
         });
         if (!created) throw new AppError('conflict', 'This passkey is already registered.');
         const saved = (await store.find(credential.id))!;
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
         await tx.audit.append(actorFor(userId, context), {
           action: 'passkey.register',
           targetType: 'user',
           targetId: userId,
-          after: { passkey_id: saved.id, name: saved.name, device_type: saved.deviceType, backed_up: saved.backedUp },
+          after: { passkey_id: saved.id, name: saved.name, device_type: saved.deviceType, backed_up: saved.backedUp, sessions_ended: sessionsEnded },
         });
         return view(saved);
       });
@@ -234,15 +263,18 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
       return { userId: passkey.userId, passkeyId: passkey.id, userVerified: info.userVerified, deviceType: info.credentialDeviceType };
     },
 
-    async remove(userId: string, passkeyId: string, context: RequestContext): Promise<void> {
+    /** Removes a passkey of `userId` and ends the user's other browser sessions: all but `keepSessionUid`. */
+    async remove(userId: string, passkeyId: string, context: RequestContext, keepSessionUid?: string): Promise<void> {
       await deps.transaction(async (tx) => {
         const removed = await createPasskeyStore(tx.db).delete(userId, passkeyId);
         if (!removed) throw new AppError('not_found', 'There is no such passkey on your account.');
+        const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
         await tx.audit.append(actorFor(userId, context), {
           action: 'passkey.remove',
           targetType: 'user',
           targetId: userId,
           before: { passkey_id: removed.id, name: removed.name },
+          after: { sessions_ended: sessionsEnded },
         });
       });
     },

@@ -72,13 +72,14 @@ export function createUserTokenService(deps: { stores: Stores; transaction: Tran
 
   return {
     /**
-     * Issues a reset token when the address belongs to an enabled account (only ever to
-     * its current address); undefined otherwise. The caller must not let the difference
-     * show (checklist F4).
+     * Issues a reset token when the address is the verified, current address of an enabled
+     * account; undefined otherwise. An unverified address may not be the user's own (a
+     * typo, or someone else's), and whoever reads it would get the account (checklist F9).
+     * The caller must not let the difference show (checklist F4).
      */
     async requestPasswordReset(email: string, actor: AuditActor): Promise<IssuedToken | undefined> {
       const user = await stores.users.findByEmail(normalizeEmail(email));
-      if (!user || user.disabled) return undefined;
+      if (!user || user.disabled || !user.emailVerified) return undefined;
       return issue(user, 'password_reset', actor, 'user.request_password_reset');
     },
 

@@ -127,6 +127,23 @@ export function createPayloadStore(prisma: Db) {
         DELETE FROM oidc_payloads WHERE account_id = ${accountId} AND NOT (model = 'Session' AND uid IS NOT DISTINCT FROM ${keepSessionUid})`;
     },
 
+    /**
+     * Deletes a user's browser sessions, every one or all but `keepSessionUid`, and nothing
+     * else: grants and tokens stay. For a change of sign-in factor (ASVS 7.4.3), where
+     * destroyByAccountIdExcept would be too much: it also revokes every grant and token,
+     * including those of the session that made the change, signing the user out of their
+     * applications on every device for what is routine upkeep (turning on two-step
+     * verification, adding a passkey). A session is what lets a browser sign in again
+     * without the new factor; tokens were issued to the user's applications, and a
+     * password change or reset still revokes them.
+     */
+    async destroySessionsByAccountId(accountId: string, keepSessionUid?: string): Promise<number> {
+      return keepSessionUid === undefined
+        ? prisma.$executeRaw`DELETE FROM oidc_payloads WHERE model = 'Session' AND account_id = ${accountId}`
+        : prisma.$executeRaw`
+            DELETE FROM oidc_payloads WHERE model = 'Session' AND account_id = ${accountId} AND uid IS DISTINCT FROM ${keepSessionUid}`;
+    },
+
     /** Deletes every grant, code, token and registration token issued to a client. */
     async destroyByClientId(clientId: string): Promise<number> {
       return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE client_id = ${clientId}`;

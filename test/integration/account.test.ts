@@ -7,6 +7,7 @@ import { enrolTotp, openAccount, postForm, totpCode } from '../helpers/account.j
 import { startApp, type TestApp } from '../helpers/app.js';
 import { Browser, formAction, inputValue, type Hop } from '../helpers/browser.js';
 import { PASSWORD, REDIRECT_URI, authRequest, createUser, oidc, registerClient, relyingParty, signIn, submitLogin } from '../helpers/oidc.js';
+import { silentAuth } from '../helpers/security.js';
 
 let app: TestApp;
 let config: oidc.Configuration;
@@ -223,5 +224,116 @@ describe('the second factor on the account page', () => {
     const hop = await submitLogin(other, app, login, user.email);
     expect(hop.location?.startsWith(REDIRECT_URI)).toBe(true);
     expect(formAction(login.body, '/login')).toContain('/interaction/');
+  });
+});
+
+describe('guessing the current password on the account page (a stolen session)', () => {
+  const THRESHOLD = 3;
+  let strict: TestApp;
+  let strictConfig: oidc.Configuration;
+
+  beforeAll(async () => {
+    strict = await startApp({ env: { LOGIN_LOCKOUT_THRESHOLD: String(THRESHOLD) } });
+    strictConfig = await relyingParty(strict, await registerClient(strict, { first_party: true }));
+  });
+
+  afterAll(async () => {
+    await strict.destroy();
+  });
+
+  test('when the current password is wrong LOGIN_LOCKOUT_THRESHOLD times, then the next try gets 429 with Retry-After even with the right one, the sign-in page is locked too, and each failure is recorded', async () => {
+    const user = await createUser(strict);
+    const browser = new Browser();
+    const page = await openAccount(browser, strict, user.email);
+    const before = (await strict.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).passwordHash;
+    for (let i = 0; i < THRESHOLD; i += 1) {
+      const wrong = await postForm(browser, strict, page, '/account/password', { current_password: `not my password ${i}`, new_password: 'a brand new passphrase 4' });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body).toContain('The current password is incorrect.');
+    }
+    const refused = await postForm(browser, strict, page, '/account/password', { current_password: PASSWORD, new_password: 'a brand new passphrase 4' });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused.body).toContain('Too many wrong passwords');
+    expect((await strict.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).passwordHash).toBe(before);
+
+    // The same account counter: the sign-in page refuses the right password as well.
+    const other = new Browser();
+    const login = await other.follow((await authRequest(strictConfig)).url.toString(), strict.issuer);
+    const signInAnswer = await submitLogin(other, strict, login, user.email);
+    expect(signInAnswer.status).toBe(429);
+    expect(signInAnswer.location).toBeUndefined();
+
+    const audit = (action: string) => strict.app.services.audit.list({ target_id: user.id, action });
+    expect((await audit('login.failure')).items).toHaveLength(THRESHOLD);
+    expect((await audit('login.locked')).items.length).toBeGreaterThan(0);
+    expect(JSON.stringify((await audit('login.failure')).items)).not.toContain('not my password');
+  });
+
+  test('when the new password breaks the rules, then nothing is counted against the account', async () => {
+    const user = await createUser(strict);
+    const browser = new Browser();
+    const page = await openAccount(browser, strict, user.email);
+    for (let i = 0; i < THRESHOLD + 2; i += 1) {
+      const short = await postForm(browser, strict, page, '/account/password', { current_password: `not my password ${i}`, new_password: 'short' });
+      expect(short.status).toBe(400);
+      expect(short.body).toContain('at least 8 characters');
+    }
+    const changed = await postForm(browser, strict, page, '/account/password', { current_password: PASSWORD, new_password: 'a brand new passphrase 5' });
+    expect(changed.status).toBe(303);
+  });
+});
+
+describe('changing a sign-in factor ends the user\'s other sessions (ASVS 7.4.3)', () => {
+  /** Signs `browser` in to the test client: password, then (when asked) a recovery code. */
+  async function signInElsewhere(browser: Browser, email: string, recoveryCode?: string) {
+    const login = await browser.follow((await authRequest(config)).url.toString(), app.issuer);
+    let hop = await submitLogin(browser, app, login, email);
+    if (recoveryCode) {
+      expect(hop.body).toContain('<h1>Two-step verification</h1>');
+      hop = await browser.follow(new URL(formAction(hop.body, '/mfa'), app.issuer).toString(), app.issuer, {
+        form: { csrf: inputValue(hop.body, 'csrf'), method: 'recovery', code: recoveryCode },
+      });
+    }
+    expect(hop.location?.startsWith(REDIRECT_URI)).toBe(true);
+    expect(await silentAuth(browser, app, config)).toMatchObject({ error: null });
+  }
+
+  test('when the user turns on the authenticator app, then another browser\'s session ends (login_required), this one stays, and the grants stay', async () => {
+    const user = await createUser(app);
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email);
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    await enrolTotp(browser, app);
+    expect(await silentAuth(elsewhere, app, config)).toEqual({ code: null, error: 'login_required' });
+    expect((await browser.request(`${app.issuer}/account`)).status).toBe(200);
+    expect(await app.app.services.accounts.listSessions(user.id)).toHaveLength(1);
+    // Only sessions: the applications' grants and tokens are the password change's to end.
+    expect((await app.app.services.accounts.listGrants(user.id)).length).toBeGreaterThan(0);
+    const confirmed = await app.app.services.audit.list({ target_id: user.id, action: 'user.mfa_confirm' });
+    expect(confirmed.items[0]!.after).toMatchObject({ sessions_ended: 1 });
+  });
+
+  test('when the user makes new recovery codes, and when they turn the app off, then each time another browser\'s session ends and this one stays', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    const enrolled = await enrolTotp(browser, app);
+
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email, enrolled.recoveryCodes[0]);
+    const regenerated = await postForm(browser, app, await browser.request(`${app.issuer}/account`), '/account/recovery-codes');
+    expect(regenerated.status).toBe(200);
+    expect(await silentAuth(elsewhere, app, config)).toEqual({ code: null, error: 'login_required' });
+    const fresh = [...regenerated.body.matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((match) => match[1]!);
+
+    await signInElsewhere(elsewhere, user.email, fresh[0]);
+    const off = await postForm(browser, app, await browser.request(`${app.issuer}/account`), '/account/totp/disable');
+    expect(off.status).toBe(303);
+    expect(await silentAuth(elsewhere, app, config)).toEqual({ code: null, error: 'login_required' });
+    const page = await browser.request(`${app.issuer}/account?done=totp-off`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('Two-step verification is off.');
   });
 });

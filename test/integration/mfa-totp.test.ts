@@ -5,6 +5,8 @@
 // administrator's reset, and the seed sealed at rest.
 import { decodeJwt } from 'jose';
 import { ACR_MFA, ACR_PASSWORD } from '../../src/services/mfa.js';
+import { requiresMfa } from '../../src/interactions/second-factor.js';
+import { silentAuth } from '../helpers/security.js';
 import { adminRequest, adminToken } from '../helpers/admin.js';
 import { enrolTotp, openAccount, totpCode, wrongCode, type Enrolled } from '../helpers/account.js';
 import { startApp, type TestApp } from '../helpers/app.js';
@@ -167,6 +169,48 @@ describe('sign-in with an authenticator app', () => {
   });
 });
 
+describe('the per-account cap on wrong codes over all interactions', () => {
+  test('when 32 wrong codes arrive at once over 8 interactions of one user, then exactly 20 are checked and the rest refused, and even the right code is refused until the window has passed', async () => {
+    const user = await enrolledUser();
+    const wrong = wrongCode(user.secret);
+    const steps: CodeStep[] = [];
+    for (let i = 0; i < 8; i += 1) steps.push(await passwordStep(user.email));
+    for (const step of steps) expectCodePage(step.page);
+    // Every check takes half a second, as under load, so that all the guesses are in flight
+    // together: a cap that is read first and added to after a failure lets them all through.
+    const mfa = app.app.services.mfa;
+    const verify = mfa.verifyTotp;
+    mfa.verifyTotp = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return verify(...args);
+    };
+    let hops: Hop[];
+    try {
+      // Four per interaction: below its own limit of five, so only the account's cap can refuse.
+      hops = await Promise.all(steps.flatMap((step) => Array.from({ length: 4 }, () => submitCode(step, wrong))));
+    } finally {
+      mfa.verifyTotp = verify;
+    }
+    const checked = hops.filter((hop) => hop.status === 400 && hop.body.includes('That code is not valid.'));
+    expect(checked).toHaveLength(20);
+    for (const hop of hops) expect(hop.location ? new URL(hop.location).searchParams.get('code') : null).toBeNull();
+    const failures = await app.app.services.audit.list({ target_id: user.id, action: 'login.mfa_failure', limit: 100 });
+    expect(failures.items).toHaveLength(20);
+    expect((await app.app.services.audit.list({ target_id: user.id, action: 'login.mfa_locked', limit: 100 })).items.length).toBeGreaterThan(0);
+
+    // The right code, in a fresh interaction: refused while the window lasts.
+    const locked = await passwordStep(user.email);
+    const refused = callbackOf(await submitCode(locked, totpCode(user.secret, 30)));
+    expect(refused.searchParams.get('error')).toBe('access_denied');
+    expect(refused.searchParams.get('code')).toBeNull();
+
+    // Once the window has passed, the right code signs in.
+    await app.db.prisma.$executeRaw`UPDATE rate_counters SET expires_at = now() - interval '1 second' WHERE key = ${`mfa:user:${user.id}`}`;
+    const later = await passwordStep(user.email);
+    expect((await idTokenAfter(later, await submitCode(later, totpCode(user.secret, 30)))).acr).toBe(ACR_MFA);
+  });
+});
+
 describe('F8 the verified password stays on the server, bound to the interaction', () => {
   let user: EnrolledUser;
 
@@ -258,6 +302,42 @@ describe('clients that demand the second factor (acr_values)', () => {
   });
 });
 
+describe('clients that demand the second factor with an essential acr claim (claims parameter)', () => {
+  const essential = (acr: Record<string, unknown>) => JSON.stringify({ id_token: { acr: { essential: true, ...acr } } });
+  const details = (claims: unknown) => ({ params: { claims } }) as unknown as Parameters<typeof requiresMfa>[0];
+
+  test('when a claims request makes acr mfa essential (value, or values without the password level), then the second factor is required', () => {
+    expect(requiresMfa(details(essential({ value: ACR_MFA })), undefined)).toBe(true);
+    expect(requiresMfa(details(essential({ values: [ACR_MFA] })), undefined)).toBe(true);
+    // Already parsed (a request object) counts the same.
+    expect(requiresMfa(details({ id_token: { acr: { essential: true, value: ACR_MFA } } }), undefined)).toBe(true);
+  });
+
+  test('when the claims parameter is malformed, lets the password level do, or does not make acr essential, then it demands nothing', () => {
+    for (const claims of [
+      '{not json', '"text"', '[1]', 'null', undefined,
+      JSON.stringify({ id_token: { acr: { value: ACR_MFA } } }),
+      JSON.stringify({ id_token: { acr: null } }),
+      JSON.stringify({ id_token: { acr: { essential: true, values: 'x' } } }),
+      essential({ values: [ACR_PASSWORD, ACR_MFA] }),
+      essential({ value: ACR_PASSWORD }),
+    ]) {
+      expect(requiresMfa(details(claims), undefined)).toBe(false);
+    }
+  });
+
+  test('when a password-only user signs in with claims asking for an essential acr of mfa, then the browser never loops back to the password form', async () => {
+    const user = await createUser(app);
+    const step = await passwordStep(user.email, { claims: essential({ value: ACR_MFA }) });
+    // Gatehouse does not support the claims parameter (discovery says so), and oidc-provider
+    // drops it: the request is not an acr demand at all, and the sign-in simply finishes.
+    const discovery = (await (await fetch(`${app.issuer}/.well-known/openid-configuration`)).json()) as { claims_parameter_supported?: boolean };
+    expect(discovery.claims_parameter_supported).toBe(false);
+    expect(step.page.body).not.toContain('name="password"');
+    expect(callbackOf(step.page).searchParams.get('code')).toBeTruthy();
+  });
+});
+
 describe('a client registered with require_mfa (an administrator\'s policy)', () => {
   let strict: oidc.Configuration;
 
@@ -314,6 +394,16 @@ describe('administration and storage', () => {
     expect(events.items[0]!.actor.type).toBe('client');
     const openapi = (await (await fetch(`${app.issuer}/admin/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     expect(openapi.paths['/users/{id}/mfa']?.['delete']).toBeDefined();
+  });
+
+  test('when an administrator resets a user\'s second factor, then every browser session of the user ends (login_required)', async () => {
+    const user = await enrolledUser();
+    const step = await passwordStep(user.email);
+    await idTokenAfter(step, await submitCode(step, totpCode(user.secret, 30)));
+    expect(await silentAuth(step.browser, app, config)).toMatchObject({ error: null });
+    expect((await adminRequest(app, await adminToken(app), 'DELETE', `/users/${user.id}/mfa`)).status).toBe(204);
+    expect(await silentAuth(step.browser, app, config)).toEqual({ code: null, error: 'login_required' });
+    expect(await app.app.services.accounts.listSessions(user.id)).toHaveLength(0);
   });
 
   test('when the database is dumped, then neither the seed nor any recovery code is there in plain text, and enrolment is audited without them', async () => {

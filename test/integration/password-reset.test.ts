@@ -55,6 +55,9 @@ async function chooseNewPassword(browser: Browser, link: string, password = NEW_
   });
 }
 
+/** Reset links go only to verified addresses (F9): every user here has one unless a test says otherwise. */
+const verifiedUser = () => createUser(app, { email_verified: true });
+
 const passwordHash = async (userId: string) => (await app.db.prisma.user.findUniqueOrThrow({ where: { id: userId } })).passwordHash;
 
 function expectFriendlyPage(hop: Hop, status: number) {
@@ -77,7 +80,7 @@ async function signsIn(email: string, password: string): Promise<boolean> {
 
 describe('asking for a reset', () => {
   test('when an existing address asks, then one mail to that address carries a link to the reset page, and the page says only that a link was sent if an account exists', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const answer = await askForReset(new Browser(), user.email);
     expect(answer.status).toBe(200);
     expect(answer.body).toContain('If an account exists for that address');
@@ -94,7 +97,7 @@ describe('asking for a reset', () => {
   });
 
   test('when an unknown address asks, then the page and status are the same as for an existing one, and no mail is sent', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const unknown = `nobody.${Date.now()}@example.com`;
     const forUnknown = await askForReset(new Browser(), unknown);
     const forKnown = await askForReset(new Browser(), user.email);
@@ -108,13 +111,30 @@ describe('asking for a reset', () => {
   });
 
   test('when a disabled account\'s address asks, then the answer is the same and no mail is sent', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     await app.app.services.accounts.setDisabled(user.id, true, TEST_ACTOR);
     const answer = await askForReset(new Browser(), user.email);
     expect(answer.status).toBe(200);
     expect(answer.body).toContain('If an account exists for that address');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(mail.to(user.email)).toEqual([]);
+  });
+
+  test('when the account\'s address is not verified, then the page and status are the same as for a verified one, no mail is sent and nothing is issued (F9)', async () => {
+    const unverified = await createUser(app);
+    expect(unverified.email_verified).toBe(false);
+    const verified = await verifiedUser();
+    const forUnverified = await askForReset(new Browser(), unverified.email);
+    const forVerified = await askForReset(new Browser(), verified.email);
+    expect(forUnverified.status).toBe(200);
+    expect(comparable(forUnverified)).toBe(comparable(forVerified));
+    // Mail is sent after the answer: once the verified address's mail is in, give the
+    // other one's (if there were any) time to arrive too.
+    await mail.waitFor(verified.email);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(mail.to(unverified.email)).toEqual([]);
+    expect(await app.db.prisma.userToken.count({ where: { userId: unverified.id } })).toBe(0);
+    expect((await app.app.services.audit.list({ target_id: unverified.id, action: 'user.request_password_reset' })).items).toHaveLength(0);
   });
 
   test('when the address is not an email address, then the form comes back with a message (400), and nothing is sent', async () => {
@@ -152,7 +172,7 @@ describe('asking for a reset', () => {
 
 describe('using the link', () => {
   test('when the link is used, then the new password signs in and the old one does not; a second use gets a friendly 400 page', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link, token } = await resetLink(user.email);
     const done = await chooseNewPassword(new Browser(), link);
     expect(done.status).toBe(200);
@@ -173,7 +193,7 @@ describe('using the link', () => {
   });
 
   test('when the link is opened, then the form is shown and the token is not used up (opening it twice still works)', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link } = await resetLink(user.email);
     const first = await new Browser().request(link);
     expect(first.status).toBe(200);
@@ -184,7 +204,7 @@ describe('using the link', () => {
   });
 
   test('when a reset succeeds, then the user\'s old sessions, refresh tokens and access tokens are dead', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const browser = new Browser();
     const first = await authRequest(config, { scope: 'openid email offline_access', prompt: 'consent' });
     const tokens = await exchange(config, await signIn(browser, app, first, user.email), first);
@@ -202,7 +222,7 @@ describe('using the link', () => {
   });
 
   test('when the token has expired, then the link and the form are refused and the password is unchanged', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link, token } = await resetLink(user.email);
     const browser = new Browser();
     const page = await browser.request(link);
@@ -217,7 +237,7 @@ describe('using the link', () => {
   });
 
   test('when a new link is asked for, then the older unused one stops working', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const older = await resetLink(user.email);
     const newer = await resetLink(user.email);
     expect(newer.token).not.toBe(older.token);
@@ -226,7 +246,7 @@ describe('using the link', () => {
   });
 
   test('when the same link is submitted many times at once, then exactly one succeeds', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link } = await resetLink(user.email);
     const browsers = await Promise.all(Array.from({ length: 5 }, async () => {
       const browser = new Browser();
@@ -242,7 +262,7 @@ describe('using the link', () => {
   (usingPostgres ? test : test.skip)('when the same link is submitted at once to two instances sharing the database, then exactly one succeeds', async () => {
     const other = await startApp({ env: { SMTP_URL: mail.url }, shareStoreWith: app });
     try {
-      const user = await createUser(app);
+      const user = await verifiedUser();
       const { link } = await resetLink(user.email);
       const browser = new Browser();
       const page = await browser.request(link);
@@ -256,7 +276,7 @@ describe('using the link', () => {
   });
 
   test('when the new password breaks the password rules or the two entries differ, then the form says why and the link keeps working', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link } = await resetLink(user.email);
     const short = await chooseNewPassword(new Browser(), link, 'short');
     expect(short.status).toBe(400);
@@ -269,7 +289,7 @@ describe('using the link', () => {
   });
 
   test('when the account\'s address changes after the link was sent, then the link is refused (links go only to the current address)', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link } = await resetLink(user.email);
     await app.app.services.accounts.updateUser(user.id, { email: `moved.${Date.now()}@example.com` }, TEST_ACTOR);
     const page = await new Browser().request(link);
@@ -291,7 +311,7 @@ describe('using the link', () => {
 
 describe('anti-CSRF', () => {
   test('when the reset form is posted without its token, with a wrong one, or from a browser without the cookie, then 403 and the password is unchanged', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { link, token } = await resetLink(user.email);
     const browser = new Browser();
     const page = await browser.request(link);
@@ -310,7 +330,7 @@ describe('anti-CSRF', () => {
   });
 
   test('when the forgot-password form is posted without a valid token, then 403 and no mail is sent', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const browser = new Browser();
     await browser.request(url('/password/forgot'));
     expectFriendlyPage(await browser.request(url('/password/forgot'), { form: { email: user.email } }), 403);
@@ -330,7 +350,7 @@ describe('anti-CSRF', () => {
 
 describe('what is stored and recorded', () => {
   test('when user_tokens is dumped, then it holds the SHA-256 of the mailed token and never the token', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const { token } = await resetLink(user.email);
     const dump = JSON.stringify(await app.db.prisma.$queryRaw`SELECT * FROM user_tokens`);
     expect(dump).not.toContain(token);
@@ -343,7 +363,7 @@ describe('what is stored and recorded', () => {
   });
 
   test('when a reset is asked for and completed, then both are in the audit trail with address, user agent and request id, and the token is not', async () => {
-    const user = await createUser(app);
+    const user = await verifiedUser();
     const browser = new Browser();
     const page = await browser.request(url('/password/forgot'));
     const asked = await browser.request(url('/password/forgot'), {

@@ -391,7 +391,7 @@ describe('K4 no secret the flows issue or use ever reaches the log (debug level)
     // Users and a client through the admin API.
     const userPassword = `K4 pass ${randomUUID()}`;
     keep('user password', userPassword);
-    const created = await adminRequest(app, adminAccess, 'POST', '/users', { email: `k4.${Date.now()}@example.com`, password: userPassword, name: 'K4 User' });
+    const created = await adminRequest(app, adminAccess, 'POST', '/users', { email: `k4.${Date.now()}@example.com`, password: userPassword, name: 'K4 User', email_verified: true });
     expect(created.status).toBe(201);
     const email = created.body.email as string;
     const clientCreated = await adminRequest(app, adminAccess, 'POST', '/clients', {

@@ -118,20 +118,20 @@ beforeAll(async () => {
   })}`, { headers: HTML }));
   keep('error (expired interaction)', await new Browser().request(`${app.issuer}/interaction/AAAAAAAAAAAAAAAAAAAAAA`, { headers: HTML }));
 
-  // Password reset and email verification by mailed links.
+  // Email verification, then password reset (links go only to a verified address), by mailed links.
   const recoveryBrowser = new Browser();
-  const forgot = keep('forgot-password', await recoveryBrowser.request(`${app.issuer}/password/forgot`));
-  keep('notice (check your email)', await recoveryBrowser.request(`${app.issuer}/password/forgot`, { form: { csrf: inputValue(forgot.body, 'csrf'), email: plainUser.email } }));
-  const reset = linkIn(await mail.waitFor(plainUser.email), app.issuer, '/password/reset');
-  keep('reset-password', await recoveryBrowser.request(reset.link));
-  keep('notice (bad reset link)', await recoveryBrowser.request(`${app.issuer}/password/reset?token=not-a-valid-token`));
   const sent = await adminRequest(app, token, 'POST', `/users/${plainUser.id}/verification-email`);
   expect(sent.status).toBe(202);
-  const verify = linkIn(await mail.waitFor(plainUser.email, { after: 1 }), app.issuer, '/email/verify');
+  const verify = linkIn(await mail.waitFor(plainUser.email), app.issuer, '/email/verify');
   const verifyPage = keep('verify-email', await recoveryBrowser.request(verify.link));
   keep('notice (address confirmed)', await recoveryBrowser.request(`${app.issuer}/email/verify`, {
     form: { csrf: inputValue(verifyPage.body, 'csrf'), token: inputValue(verifyPage.body, 'token') },
   }));
+  const forgot = keep('forgot-password', await recoveryBrowser.request(`${app.issuer}/password/forgot`));
+  keep('notice (check your email)', await recoveryBrowser.request(`${app.issuer}/password/forgot`, { form: { csrf: inputValue(forgot.body, 'csrf'), email: plainUser.email } }));
+  const reset = linkIn(await mail.waitFor(plainUser.email, { after: 1 }), app.issuer, '/password/reset');
+  keep('reset-password', await recoveryBrowser.request(reset.link));
+  keep('notice (bad reset link)', await recoveryBrowser.request(`${app.issuer}/password/reset?token=not-a-valid-token`));
 
   for (const [name, hop] of pages) record(`page: ${name}`, hop);
 }, 120_000);
