@@ -21,6 +21,7 @@ import { createEdgeLimits } from './http/edge-limits.js';
 import { frontChannelPageHeaders, rejectUnsupportedMethods } from './oidc/endpoint-hardening.js';
 import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
 import { createSecurityEvents } from './services/security-events.js';
+import { auditTokenExchanges } from './oidc/token-exchange.js';
 import { browserPostAsGet, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createCsrf } from './interactions/csrf.js';
@@ -29,6 +30,8 @@ import { createAccountRouter } from './account/router.js';
 import { createAccountCsrf } from './account/csrf.js';
 import { createRecovery } from './recovery/index.js';
 import { mountPasskeys } from './passkeys/index.js';
+import { deviceSlowDown } from './oidc/device-polling.js';
+import { notifyBackchannelClients } from './oidc/backchannel-sessions.js';
 import type { Logger } from './logger.js';
 import type { Gatehouse } from './gatehouse.js';
 
@@ -72,6 +75,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   });
 
   recordProtocolSecurityEvents(provider, securityEvents, logger);
+  auditTokenExchanges(provider, securityEvents, logger);
+  // Sessions an administrator ends: their clients get logout tokens like on a sign-out.
+  services.endedSessions.subscribe(notifyBackchannelClients(provider));
 
   const metrics = createMetrics();
   provider.on('grant.success', (ctx) => metrics.grantIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
@@ -129,7 +135,11 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(account.allowedMethods());
   koa.use(interactions.allowedMethods());
   // Password reset and email verification pages (and their mail).
-  const recovery = createRecovery({ config, logger, render, userTokens: services.userTokens, cookieKey: deps.secrets.cookieKeys[0]!, rateLimits: services.rateLimits });
+  // It also mails the user a notice of each change to their password or sign-in factors.
+  const recovery = createRecovery({
+    config, logger, render, userTokens: services.userTokens, cookieKey: deps.secrets.cookieKeys[0]!, rateLimits: services.rateLimits,
+    securityChanges: services.securityChanges, findUser: (id) => services.stores.users.findById(id),
+  });
   koa.use(recovery.router.routes());
 
   const adminRouter = createAdminRouter({
@@ -194,6 +204,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(rejectUnsupportedMethods);
   koa.use(frontChannelPageHeaders);
   koa.use(edgeLimits.chargeAuthenticatedClients);
+  koa.use(deviceSlowDown(services.rateLimits));
   koa.use(mount(provider));
 
   const purge = config.purgeIntervalSeconds > 0

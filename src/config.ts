@@ -86,6 +86,14 @@ export const settings = {
   SESSION_IDLE_TTL: { schema: durationSeconds(24 * 3600), doc: 'A sign-in session unused for this many seconds ends (idle timeout).' },
   GRANT_TTL: { schema: durationSeconds(14 * 24 * 3600), doc: 'Lifetime of a grant (the record tokens hang off), seconds.' },
   INTERACTION_TTL: { schema: durationSeconds(1800), doc: 'Time a user has to finish a login or consent page, seconds.' },
+  DEVICE_CODE_TTL: {
+    schema: durationSeconds(600, 1800),
+    doc: 'Device authorization grant (RFC 8628): seconds a device code and its user code stay valid (at most 1800).',
+  },
+  DEVICE_USER_CODE_RATE_LIMIT: {
+    schema: z.coerce.number().int().min(1).default(10),
+    doc: 'User codes (device sign-in, `POST /device`) one IP address may submit per minute, right or wrong (HTTP 429 beyond).',
+  },
   CLIENT_CACHE_TTL: {
     schema: z.coerce.number().int().min(0).max(3600).default(30),
     doc: 'Seconds a loaded client is reused before it is read from the database again (0 disables the cache).',
@@ -226,6 +234,10 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(20),
     doc: 'Password-reset requests (`POST /password/forgot`) one IP address may make per hour (HTTP 429 beyond); one email address gets at most 5 messages an hour whatever the limit.',
   },
+  OUTBOUND_TEST_CA_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'Tests only (`NODE_ENV=test`, refused otherwise): PEM CA certificates that calls to client-chosen URLs (`backchannel_logout_uri`, `sector_identifier_uri`, `jwks_uri`) trust instead of the system roots; it also lets those calls reach loopback and private addresses, so a test can run its relying party on a local https server.',
+  },
 } as const;
 
 type Settings = typeof settings;
@@ -259,6 +271,8 @@ export interface Config {
     readonly introspectionPerClient: number;
     readonly authorizationPerIp: number;
     readonly loginPerIp: number;
+    /** User-code submissions at /device (RFC 8628 §5.1: guessing user codes). */
+    readonly deviceUserCodePerIp: number;
   };
   readonly lockout: {
     readonly threshold: number;
@@ -277,6 +291,7 @@ export interface Config {
     readonly sessionIdle: number;
     readonly grant: number;
     readonly interaction: number;
+    readonly deviceCode: number;
   };
   readonly purgeIntervalSeconds: number;
   readonly mail: {
@@ -290,6 +305,8 @@ export interface Config {
   };
   readonly clientCacheSeconds: number;
   readonly metricsToken: string | undefined;
+  /** Tests only: CA file for a local https relying party, which also lifts the address check (OUTBOUND_TEST_CA_FILE). */
+  readonly outboundTestCaFile: string | undefined;
   /** Dynamic client registrations per IP address per minute. */
   readonly registrationPerMinute: number;
   readonly keys: {
@@ -379,6 +396,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       introspectionPerClient: values.INTROSPECTION_RATE_LIMIT,
       authorizationPerIp: values.AUTHORIZATION_RATE_LIMIT,
       loginPerIp: values.LOGIN_RATE_LIMIT,
+      deviceUserCodePerIp: values.DEVICE_USER_CODE_RATE_LIMIT,
     },
     lockout: {
       threshold: values.LOGIN_LOCKOUT_THRESHOLD,
@@ -397,6 +415,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sessionIdle: values.SESSION_IDLE_TTL,
       grant: values.GRANT_TTL,
       interaction: values.INTERACTION_TTL,
+      deviceCode: values.DEVICE_CODE_TTL,
     },
     purgeIntervalSeconds: values.PURGE_INTERVAL,
     mail: {
@@ -407,6 +426,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     clientCacheSeconds: values.CLIENT_CACHE_TTL,
     metricsToken: values.METRICS_TOKEN,
+    outboundTestCaFile: values.OUTBOUND_TEST_CA_FILE,
     registrationPerMinute: values.REGISTRATION_RATE_LIMIT,
     keys: {
       rotationInterval: values.KEY_ROTATION_INTERVAL,
@@ -438,6 +458,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.keys.rotationInterval > 0 && config.keys.jwksMaxAge >= config.keys.rotationInterval) {
     // A cached JWKS must turn over within the time a next key is published before it signs.
     problems.push(`JWKS_MAX_AGE: must be less than KEY_ROTATION_INTERVAL (${config.keys.rotationInterval} s)`);
+  }
+  if (config.outboundTestCaFile && config.env !== 'test') {
+    // It turns off the outbound address check (checklist C5): never outside a test run.
+    problems.push('OUTBOUND_TEST_CA_FILE: only allowed with NODE_ENV=test');
   }
   if (config.env === 'production') problems.push(...productionProblems(config));
   if (problems.length > 0) throw new ConfigError(problems);

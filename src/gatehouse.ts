@@ -7,6 +7,7 @@ import type { Secrets } from './crypto/secrets.js';
 import type { Renderer } from './http/views.js';
 import type { Logger } from './logger.js';
 import { createProvider } from './oidc/provider.js';
+import { registerTokenExchange } from './oidc/token-exchange.js';
 import { createServices, type Services } from './services/index.js';
 import { createRegistrationTokenService, type RegistrationTokenService } from './services/registration-tokens.js';
 
@@ -59,6 +60,17 @@ export async function createGatehouse(deps: {
     matchesPreviousSecret: (id, actual) => services.clients.matchesPreviousSecret(id, actual),
     findApi: (indicator) => services.apis.resolve(indicator),
     render: deps.render,
+    subjectSecret: deps.secrets.secretKey,
+  });
+  // Registered here, before any client is validated (the admin API and the CLI check a
+  // client's grant_types against the grant types the provider knows).
+  registerTokenExchange(provider, {
+    findApi: (indicator) => services.apis.resolve(indicator),
+    publicKeys: async () => (await services.keys.list()).map((key) => key.publicJwk as never),
+    activeUser: async (sub) => {
+      const user = await services.accounts.findById(sub);
+      return Boolean(user && !user.disabled);
+    },
   });
   const registrationTokens = createRegistrationTokenService({ provider, stores: services.stores, transaction: services.transaction });
   return {

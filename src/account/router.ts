@@ -2,7 +2,9 @@
 // password, and the second factor (authenticator app, recovery codes). They are
 // authenticated by Gatehouse's browser session, the one oidc-provider keeps; a browser
 // without one is sent through a normal sign-in of the built-in account client and comes
-// back. Changes to the password or the second factor need a recent sign-in.
+// back. Changes to the password or the second factor need a recent sign-in; signing out
+// other sessions and taking access back from applications do not (undoing access is
+// always safe), but every form needs its CSRF token.
 import { createHash, randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
@@ -12,6 +14,7 @@ import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
+import { describeScopes } from '../interactions/scope-descriptions.js';
 import type { Logger } from '../logger.js';
 import { changeOwnPasswordInput, type AccountService } from '../services/accounts.js';
 import type { MfaService } from '../services/mfa.js';
@@ -56,11 +59,23 @@ const csrfOnly = z.object({ csrf: z.string().max(100) }).loose();
 const passwordForm = z.object({ csrf: z.string().max(100), current_password: z.string().max(4096), new_password: z.string().max(4096) });
 const codeForm = z.object({ csrf: z.string().max(100), code: z.string().max(64) });
 const signInState = z.object({ state: z.string().max(100), next: z.string().max(200) });
+const sessionForm = z.object({ csrf: z.string().max(100), session: z.string().min(1).max(100) });
+const appForm = z.object({ csrf: z.string().max(100), client: z.string().min(1).max(200) });
 
 const NOTICES: Record<string, string> = {
   password: 'Your password was changed. Every other session was signed out.',
   'totp-off': 'Two-step verification is off. Every other session was signed out.',
+  'session-ended': 'That session was signed out.',
+  'sessions-ended': 'Every other session was signed out.',
+  'app-removed': 'The application no longer has access to your account. It will ask you again if you use it.',
 };
+
+/** A time for people to read, the same on every server: "2025-01-31 14:05 UTC". */
+function readableTime(value: string | number | null | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
 
 const epochNow = () => Math.floor(Date.now() / 1000);
 
@@ -145,8 +160,42 @@ export function createAccountRouter(deps: AccountDeps): Router {
     return { type: 'user', id: current.user.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined };
   }
 
+  /** A client's name and logo as the consent page shows them; its id when it is gone. */
+  async function clientLabel(clientId: string): Promise<{ name: string; logo: string | undefined }> {
+    const client = await provider.Client.find(clientId).catch(() => undefined);
+    return { name: client?.clientName ?? clientId, logo: client?.logoUri };
+  }
+
+  /**
+   * The browser sessions of the user, the current one first. A session is named on the
+   * page by its uid only: never by its id, which is the value of the session cookie.
+   */
+  async function sessionsOf(current: SignedIn) {
+    const sessions = await accounts.listSessions(current.user.id);
+    const listed = await Promise.all(sessions.map(async (session) => ({
+      handle: session.id,
+      current: session.id === current.sessionUid,
+      signedInAt: readableTime(session.signed_in_at),
+      endsBy: readableTime(session.expires_at),
+      apps: await Promise.all(session.clients.filter((id) => id !== ACCOUNT_CLIENT_ID).map(async (id) => (await clientLabel(id)).name)),
+    })));
+    return listed.sort((a, b) => Number(b.current) - Number(a.current));
+  }
+
+  /** The applications the user let in, with what each may do in plain words. */
+  async function appsOf(current: SignedIn) {
+    const apps = (await accounts.connectedApps(current.user.id)).filter((app) => app.client_id !== ACCOUNT_CLIENT_ID);
+    return Promise.all(apps.map(async (app) => ({
+      clientId: app.client_id,
+      ...(await clientLabel(app.client_id)),
+      since: readableTime(app.since),
+      descriptions: describeScopes(app.scopes),
+    })));
+  }
+
   async function renderOverview(ctx: Context, current: SignedIn, extra: { notice?: string; passwordError?: string } = {}, status = 200) {
     const status2fa = await mfa.status(current.user.id);
+    const [sessions, apps] = await Promise.all([sessionsOf(current), appsOf(current)]);
     render(ctx, 'account', {
       title: 'Your account',
       csrf: csrf.tokenFor(current.sessionUid),
@@ -157,6 +206,8 @@ export function createAccountRouter(deps: AccountDeps): Router {
       notice: extra.notice,
       passwordError: extra.passwordError,
       recent: isRecent(current),
+      sessions,
+      apps,
     }, status);
   }
 
@@ -315,6 +366,39 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }
     await mfa.disable(current.user.id, actorOf(ctx, current), current.sessionUid);
     ctx.redirect(`${ACCOUNT_PATH}?done=totp-off`);
+    ctx.status = 303;
+  });
+
+  // Signing a session out ends the grants made in it too, as the admin API does.
+  router.post('/sessions/end', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const form = readForm(ctx, sessionForm, current);
+    if (form.session === current.sessionUid) {
+      throw new AppError('invalid_input', 'That is the session you are using. Use "Sign out" at the bottom of the page instead.');
+    }
+    await accounts.revokeSession(current.user.id, form.session, actorOf(ctx, current));
+    ctx.redirect(`${ACCOUNT_PATH}?done=session-ended`);
+    ctx.status = 303;
+  });
+
+  router.post('/sessions/end-others', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    readForm(ctx, csrfOnly, current);
+    await accounts.revokeOtherSessions(current.user.id, current.sessionUid, actorOf(ctx, current));
+    ctx.redirect(`${ACCOUNT_PATH}?done=sessions-ended`);
+    ctx.status = 303;
+  });
+
+  // Revokes the client's grants and tokens and forgets the consent: it must ask again.
+  router.post('/apps/remove', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const form = readForm(ctx, appForm, current);
+    if (form.client === ACCOUNT_CLIENT_ID) throw new AppError('invalid_input', 'The account page is not an application you can remove.');
+    await accounts.revokeClientAccess(current.user.id, form.client, actorOf(ctx, current));
+    ctx.redirect(`${ACCOUNT_PATH}?done=app-removed`);
     ctx.status = 303;
   });
 

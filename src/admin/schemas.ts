@@ -2,6 +2,7 @@
 // query strings are described by the very schemas that validate them (services/*.ts).
 import { z } from 'zod';
 import { SUPPORTED_AUTH_METHODS, SUPPORTED_GRANT_TYPES } from '../services/clients.js';
+import { REQUEST_OBJECT_SIGNING_ALGS } from '../oidc/request-objects.js';
 
 const timestamp = z.iso.datetime().describe('RFC 3339 UTC timestamp');
 
@@ -26,6 +27,10 @@ export const clientView = z
     contacts: z.array(z.string()).optional(),
     backchannel_logout_uri: z.string().optional(),
     backchannel_logout_session_required: z.boolean().optional(),
+    frontchannel_logout_uri: z.string().optional().describe('Loaded in an invisible iframe when the user signs out at Gatehouse (OIDC Front-Channel Logout)'),
+    frontchannel_logout_session_required: z.boolean().optional(),
+    subject_type: z.enum(['public', 'pairwise']).optional().describe('pairwise: the client sees a sub of its own sector; absent or public: the account id'),
+    sector_identifier_uri: z.string().optional().describe('Its host is the pairwise sector'),
     first_party: z.boolean(),
     require_pkce: z.boolean(),
     disabled: z.boolean(),
@@ -34,6 +39,15 @@ export const clientView = z
     api_scopes: z.record(z.string(), z.array(z.string())).optional(),
     default_resource: z.string().optional(),
     require_mfa: z.boolean().optional().describe('Users must pass a second factor to sign in to this client'),
+    dpop_bound_access_tokens: z.boolean().optional().describe('Access tokens must be DPoP-bound (RFC 9449)'),
+    token_exchange: z.object({
+      audiences: z.array(z.string()),
+      scopes: z.array(z.string()),
+      subject_token_audiences: z.array(z.string()).optional(),
+    }).optional().describe('Token exchange policy (RFC 8693): downstream APIs and scopes, and which tokens it may present'),
+    require_pushed_authorization_requests: z.boolean().optional().describe('Authorization requests must be pushed (RFC 9126)'),
+    require_signed_request_object: z.boolean().optional().describe('Authorization requests must be signed request objects (RFC 9101)'),
+    request_object_signing_alg: z.enum(REQUEST_OBJECT_SIGNING_ALGS).optional().describe('The only algorithm accepted for request objects'),
     previous_secret_expires_at: timestamp.optional().describe('While a rotated-out secret still works'),
     created_at: timestamp,
     updated_at: timestamp,

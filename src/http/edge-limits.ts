@@ -21,6 +21,7 @@ export interface EdgeLimitOptions {
     authorizationPerIp: number;
     loginPerIp: number;
     registrationPerIp: number;
+    deviceUserCodePerIp: number;
   };
 }
 
@@ -47,6 +48,7 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
     authorization: minute('authorization:ip', perMinute.authorizationPerIp),
     login: minute('login:ip', perMinute.loginPerIp),
     registration: minute('registration:ip', perMinute.registrationPerIp),
+    deviceUserCode: minute('device-user-code:ip', perMinute.deviceUserCodePerIp),
   };
 
   /** The per-IP rule for a request outside oidc-provider's client authentication, if any. */
@@ -54,6 +56,8 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
     if (ctx.path === '/auth') return rules.authorization;
     if (ctx.method !== 'POST') return undefined;
     if (ctx.path === '/reg') return rules.registration;
+    // Entering (or confirming) a user code: a guess at someone's device sign-in (RFC 8628 §5.1).
+    if (ctx.path === '/device') return rules.deviceUserCode;
     if (/^\/interaction\/[^/]+\/(login|passkey\/verify|mfa)$/.test(ctx.path)) return rules.login;
     return undefined;
   }
@@ -69,6 +73,15 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       logRefusal(ctx, decision);
       ctx.set('Cache-Control', 'no-store');
       // Browser endpoints get a page, the others an OAuth-style JSON error.
+      if (ctx.path === '/device') {
+        options.render(ctx, 'error', {
+          title: 'Too many attempts',
+          heading: 'Too many attempts',
+          message: 'Too many device codes have been entered from your network.',
+          hint: `Wait ${decision.resetSeconds} seconds, then enter the code again.`,
+        }, 429);
+        return;
+      }
       if (ctx.path.startsWith('/interaction/') || (ctx.path === '/auth' && ctx.accepts('json', 'html') === 'html')) {
         options.render(ctx, 'error', {
           title: 'Too many attempts',
@@ -93,9 +106,12 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
     async beforeClientLookup(clientId: string): Promise<void> {
       const ctx = Provider.ctx as (Context & { oidc?: { route?: string } }) | undefined;
       const route = ctx?.oidc?.route;
-      if (!ctx || (route !== 'token' && route !== 'introspection' && route !== 'revocation') || ctx.state.edgeLimited) return;
+      // Pushed authorization requests and device authorization requests authenticate the
+      // client like the token endpoint does, and share its budgets.
+      const tokenLike = route === 'token' || route === 'pushed_authorization_request' || route === 'device_authorization';
+      if (!ctx || (!tokenLike && route !== 'introspection' && route !== 'revocation') || ctx.state.edgeLimited) return;
       ctx.state.edgeLimited = true;
-      const clientRule = route === 'token' ? rules.tokenClient : rules.introspectionClient;
+      const clientRule = tokenLike ? rules.tokenClient : rules.introspectionClient;
       const [byIp, byClient] = await Promise.all([
         limits.take([{ rule: rules.tokenIp, subject: networkOf(ctx.ip) }]),
         limits.peek(clientRule, clientId),

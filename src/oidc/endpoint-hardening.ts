@@ -132,10 +132,13 @@ export async function rejectUnsupportedMethods(ctx: Koa.Context, next: Koa.Next)
 
 /**
  * The authorization endpoint can answer with a page of its own (response_mode=form_post,
- * the resume step): it gets the same protective headers as Gatehouse's pages. oidc-provider
+ * the resume step), and so can the device pages (/device?user_code=… posts itself): they
+ * get the same protective headers as Gatehouse's pages. oidc-provider
  * adds the hash of its inline script to this script-src.
  */
 export async function frontChannelPageHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
-  if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) setPageHeaders(ctx, randomBytes(16).toString('base64'));
+  if (ctx.path === '/auth' || ctx.path.startsWith('/auth/') || ctx.path === '/device' || ctx.path.startsWith('/device/')) {
+    setPageHeaders(ctx, randomBytes(16).toString('base64'));
+  }
   await next();
 }

@@ -22,6 +22,13 @@ import { logProviderEvents } from './events.js';
 import { assertShortLivedClientAssertion, enforceRegisteredSecretMethod, hardenBackChannel, isBackChannel } from './endpoint-hardening.js';
 import { describeProtocolError } from '../http/error-pages.js';
 import { createOutboundFetch, FETCH_BODY_LIMITS } from './outbound-fetch.js';
+import { outboundFetchOptions } from './outbound-options.js';
+import { advertiseFrontchannelLogout, createFrontchannelLogout, FRONTCHANNEL_PROPERTIES, validateFrontchannelMetadata, type FrontchannelLogout } from './frontchannel-logout.js';
+import { createPairwiseIdentifier, SUBJECT_TYPES } from './pairwise.js';
+import { dpopFeature } from './dpop.js';
+import { tokenExchangeClaims } from './token-exchange.js';
+import { deviceFlowPages, USER_CODE_CHARSET, USER_CODE_MASK } from './device-flow.js';
+import { assertRequestObjectClaims, REQUEST_OBJECT_SIGNING_ALGS } from './request-objects.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -43,6 +50,8 @@ export interface ProviderDeps {
   /** During a secret rotation's grace period: whether `actual` is the client's previous secret. */
   matchesPreviousSecret(clientId: string, actual: string): Promise<boolean>;
   render: Renderer;
+  /** SECRET_KEY: pairwise subject identifiers are keyed with a value derived from it (oidc/pairwise.ts). */
+  subjectSecret: string;
 }
 
 const MAX_STATE_LENGTH = 2048;
@@ -116,6 +125,9 @@ export function createProvider(deps: ProviderDeps): Provider {
   const https = config.issuer.startsWith('https://');
   const adminAudience = config.admin.audience;
 
+  // Needs the provider; set once it exists (below), before any request is served.
+  let frontchannel: FrontchannelLogout | undefined;
+
   const configuration: Configuration = {
     adapter: createAdapterClass({
       payloads: deps.payloads,
@@ -130,6 +142,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     // ID token's acr says which; a client that needs the second factor asks with
     // acr_values=urn:gatehouse:acr:mfa and gets it or an error (loginPolicy below).
     acrValues: [ACR_PASSWORD, ACR_MFA],
+    // A client registered with subject_type=pairwise gets a sub of its own sector (OIDC
+    // Core 8.1); the others get the account id.
+    subjectTypes: [...SUBJECT_TYPES],
+    pairwiseIdentifier: createPairwiseIdentifier(deps.subjectSecret),
     jwks: deps.jwks as Configuration['jwks'],
     async findAccount(_ctx, sub) {
       const user = await accounts.findById(sub);
@@ -171,6 +187,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       clientCredentials: { enabled: true },
+      // Sender-constrained tokens (RFC 9449); why nonces are off: oidc/dpop.ts.
+      dPoP: dpopFeature,
       // APIs are named by resource indicators (RFC 8707). The admin API is built in: a
       // token for it is opaque (looked up, so revocable at once), with the audience
       // <issuer>/admin and the scopes admin / admin:read. Registered APIs get JWT access
@@ -224,13 +242,38 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Relying parties that register a backchannel_logout_uri are told when a user signs
       // out at Gatehouse (OpenID Connect Back-Channel Logout 1.0).
       backchannelLogout: { enabled: true },
+      // Device authorization grant (RFC 8628) for TVs and command-line tools: the person
+      // enters the user code at /device on another screen, then signs in and consents on
+      // the usual pages. Pages rendered by Gatehouse (oidc/device-flow.ts).
+      deviceFlow: {
+        enabled: true,
+        charset: USER_CODE_CHARSET,
+        mask: USER_CODE_MASK,
+        ...deviceFlowPages(render),
+      },
+      // Pushed authorization requests (RFC 9126): on for every client (a request pushed
+      // over the back channel cannot be altered in the browser); clients registered with
+      // require_pushed_authorization_requests must use it.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // Request objects (RFC 9101) by value in `request`, signed with the client's own keys
+      // (jwks or jwks_uri, fetched through the SSRF-safe fetch below); their values replace
+      // the query's. `request_uri` by reference is not supported (request_uri_not_supported),
+      // except the URNs of pushed requests. Unsigned objects are refused (not advertised).
+      requestObjects: {
+        enabled: true,
+        requireSignedRequestObject: false,
+        assertJwtClaimsAndHeader: assertRequestObjectClaims,
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
           render(ctx as never, 'logout', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
         },
         async postLogoutSuccessSource(ctx) {
-          render(ctx as never, 'logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+          // Front-channel logout: the logout URIs of the clients just signed out, in iframes.
+          const frames = (await frontchannel?.takeFrames(ctx as never)) ?? [];
+          render(ctx as never, 'logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName, frames });
+          frontchannel?.allowFrames(ctx as never, frames);
         },
       },
     },
@@ -277,6 +320,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
+      DeviceCode: config.ttl.deviceCode,
       // Saved again on every use, so this is an idle timeout, capped by an absolute
       // lifetime counted from the last sign-in (ASVS 7.3.1, 7.3.2).
       Session(_ctx, session) {
@@ -293,8 +337,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     extraClientMetadata: {
-      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'api_scopes', 'default_resource', 'require_mfa'],
+      properties: ['first_party', 'require_pkce', 'gatehouse_roles', 'gatehouse_dynamic', 'api_scopes', 'default_resource', 'require_mfa', 'token_exchange', ...FRONTCHANNEL_PROPERTIES],
       validator(_ctx, key, value) {
+        validateFrontchannelMetadata(key, value, config.env === 'production');
         if ((key === 'first_party' || key === 'require_pkce' || key === 'gatehouse_dynamic' || key === 'require_mfa') && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${key} must be a boolean`);
         }
@@ -302,6 +347,9 @@ export function createProvider(deps: ProviderDeps): Provider {
           throw new Error('roles must be a list of role names');
         }
         if (key === 'default_resource' && value !== undefined && typeof value !== 'string') throw new Error('default_resource must be a string');
+        if (key === 'token_exchange' && value !== undefined && (typeof value !== 'object' || value === null || !Array.isArray((value as { audiences?: unknown }).audiences) || !Array.isArray((value as { scopes?: unknown }).scopes))) {
+          throw new Error('token_exchange must hold audiences and scopes lists');
+        }
         if (key === 'api_scopes' && value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
           throw new Error('api_scopes must map API identifiers to scope lists');
         }
@@ -318,6 +366,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       // These match the keys Gatehouse holds (services/keys.ts).
       idTokenSigningAlgValues: ['RS256', 'ES256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
+      // Asymmetric only: a request object is verified with the client's public keys, never
+      // with a shared secret (so no HS256 forged with a public key, no secret to leak).
+      requestObjectSigningAlgValues: [...REQUEST_OBJECT_SIGNING_ALGS],
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
@@ -346,6 +397,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Roles travel with access tokens (seen at introspection): a service account's roles
     // for client credentials, the user's roles when the `roles` scope was granted.
     async extraTokenClaims(ctx, token) {
+      // A token exchange (oidc/token-exchange.ts) decided its token's claims itself.
+      const exchanged = tokenExchangeClaims(token);
+      if (exchanged) return exchanged;
       if (token.kind === 'ClientCredentials') {
         const roles = ctx.oidc.client?.['gatehouse_roles'];
         return Array.isArray(roles) && roles.length ? { roles } : undefined;
@@ -362,7 +416,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Requests to client-chosen URLs (jwks_uri, sector_identifier_uri, backchannel_logout_uri):
     // https only, public addresses only (checked after DNS; the socket goes to the checked
     // address), no redirects followed, 5 s and 64 KiB at most (checklist C5).
-    fetch: createOutboundFetch(),
+    fetch: createOutboundFetch(outboundFetchOptions(config)),
     fetchResponseBodyLimits: FETCH_BODY_LIMITS,
     async renderError(ctx, out) {
       if (isBackChannel(ctx.path)) {
@@ -378,6 +432,9 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.use(hardenBackChannel);
+  frontchannel = createFrontchannelLogout({ provider, payloads: deps.payloads, issuer: config.issuer, secureCookies: https, render });
+  provider.use(frontchannel.middleware);
+  provider.use(advertiseFrontchannelLogout);
   enforceRegisteredSecretMethod(provider, deps.matchesPreviousSecret);
   // Only trust X-Forwarded-* when configured to sit behind a proxy (RFC 9700 §4.13).
   provider.proxy = config.trustProxy;

@@ -5,6 +5,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { clientRuleProblems, SUPPORTED_AUTH_METHODS, SUPPORTED_SCOPES } from '../services/clients.js';
+import { frontchannelProblems } from './frontchannel-logout.js';
+import { pairwiseProblems } from './pairwise.js';
 
 /**
  * Fields only an administrator may set, with the value a self-registered client has. A
@@ -19,6 +21,8 @@ const ADMIN_ONLY: Record<string, unknown> = {
   roles: undefined,
   api_scopes: undefined,
   default_resource: undefined,
+  // Which APIs a service may act on a user's behalf at (RFC 8693) is an administrator's call.
+  token_exchange: undefined,
 };
 const HTTPS_ONLY = ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'sector_identifier_uri', 'initiate_login_uri'];
 
@@ -53,6 +57,8 @@ export function createRegistrationPolicy(options: { production: boolean }) {
       jwks_uri: typeof properties.jwks_uri === 'string' ? properties.jwks_uri : undefined,
       scope: typeof properties.scope === 'string' ? properties.scope : undefined,
     }, options.production, SUPPORTED_SCOPES);
+    // Front-channel logout URI and pairwise sector: the same rules as the admin API.
+    problems.push(...frontchannelProblems(properties, options.production), ...pairwiseProblems({ ...properties, redirect_uris: strings(properties.redirect_uris) }));
     const first = problems[0];
     if (!first) return;
     const message = problems.map((problem) => `${problem.field}: ${problem.message}`).join('; ');

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import { ACR_MFA } from '../services/mfa.js';
 import { createPasskeyService, type PasskeyService } from '../services/passkeys.js';
+import type { SecurityChanges } from '../services/security-changes.js';
 import type { Stores, Transaction } from '../services/transaction.js';
 import { createAccountCsrf } from '../account/csrf.js';
 import { accountSessionGate } from './account-gate.js';
@@ -16,7 +17,7 @@ import { createPasskeyRouter, type AccountGate, type SecondFactorGate } from './
 
 export function mountPasskeys(koa: Koa, deps: {
   provider: Provider;
-  services: { stores: Stores; transaction: Transaction };
+  services: { stores: Stores; transaction: Transaction; securityChanges?: SecurityChanges };
   issuer: string;
   /** The interaction pages' CSRF tokens. */
   csrf: Csrf;
@@ -28,7 +29,7 @@ export function mountPasskeys(koa: Koa, deps: {
   account?: AccountGate | undefined;
   secondFactor?: SecondFactorGate | undefined;
 }): PasskeyService {
-  const passkeys = createPasskeyService({ stores: deps.services.stores, transaction: deps.services.transaction, issuer: deps.issuer });
+  const passkeys = createPasskeyService({ stores: deps.services.stores, transaction: deps.services.transaction, issuer: deps.issuer, securityChanges: deps.services.securityChanges });
   const assets = createAssetRouter();
   const router = createPasskeyRouter({
     ...deps,

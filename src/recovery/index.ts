@@ -1,16 +1,20 @@
-// Password reset and email verification, assembled: the mailer chosen by configuration,
-// the notifier that issues and mails links, and the pages.
+// Password reset, email verification and security notices, assembled: the mailer chosen
+// by configuration, the notifier that issues and mails links, the notices mailed when
+// how a user signs in changes, and the pages.
 import type Router from '@koa/router';
 import type { Config } from '../config.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/rate-limits.js';
 import { createMailer } from '../mail/mailer.js';
+import type { SecurityChanges } from '../services/security-changes.js';
 import type { UserTokenService } from '../services/user-tokens.js';
+import type { UserRecord } from '../stores/users.js';
 import { createBackground } from '../util/background.js';
 import { createFormCsrf } from './csrf.js';
 import { createRecoveryNotifier, type RecoveryNotifier } from './notifier.js';
 import { createRecoveryRouter } from './router.js';
+import { startSecurityNotices } from './security-notices.js';
 
 export interface Recovery {
   router: Router;
@@ -19,11 +23,21 @@ export interface Recovery {
   close(): Promise<void>;
 }
 
-export function createRecovery(deps: { config: Config; logger: Logger; render: Renderer; userTokens: UserTokenService; cookieKey: string; rateLimits: RateLimits }): Recovery {
+export function createRecovery(deps: {
+  config: Config;
+  logger: Logger;
+  render: Renderer;
+  userTokens: UserTokenService;
+  cookieKey: string;
+  rateLimits: RateLimits;
+  securityChanges: SecurityChanges;
+  findUser(id: string): Promise<UserRecord | undefined>;
+}): Recovery {
   const { config, logger } = deps;
   const mailer = createMailer({ config, logger });
   const background = createBackground(logger);
   const notifier = createRecoveryNotifier({ userTokens: deps.userTokens, mailer, issuer: config.issuer, logger });
+  const stopNotices = startSecurityNotices({ changes: deps.securityChanges, mailer, findUser: deps.findUser, background, issuer: config.issuer, logger });
   const router = createRecoveryRouter({
     userTokens: deps.userTokens,
     notifier,
@@ -38,6 +52,7 @@ export function createRecovery(deps: { config: Config; logger: Logger; render: R
     router,
     notifier,
     async close() {
+      stopNotices();
       await background.idle();
       mailer?.close();
     },

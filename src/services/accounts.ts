@@ -6,6 +6,8 @@ import type { UserRecord } from '../stores/users.js';
 import { accountWords, PASSWORD_MAX_BYTES, passwordProblem, type PasswordHasher } from './passwords.js';
 import type { AuditActor } from '../stores/audit.js';
 import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
+import type { SecurityChanges } from './security-changes.js';
+import { endedSession, type EndedSessions } from './ended-sessions.js';
 import type { Stores, Transaction } from './transaction.js';
 import { pageQuery, parseInput, roleName } from './validation.js';
 
@@ -143,6 +145,14 @@ export interface GrantView {
   expires_at: string | null;
 }
 
+/** A client the user let in: what its live grants and the remembered consent allow. */
+export interface ConnectedApp {
+  client_id: string;
+  scopes: string[];
+  /** When access was first given, if known. */
+  since: string | null;
+}
+
 /** A password built on the account's own email or username is refused (NIST SP 800-63B §3.1.1.2). */
 export function refuseAccountWords(password: string, account: { email?: string | undefined; username?: string | null | undefined }): void {
   const problem = passwordProblem(password, accountWords(account));
@@ -162,7 +172,7 @@ const epoch = (value: unknown) => (typeof value === 'number' ? new Date(value * 
 
 export type AccountService = ReturnType<typeof createAccountService>;
 
-export function createAccountService(deps: { stores: Stores; transaction: Transaction; passwords: PasswordHasher }) {
+export function createAccountService(deps: { stores: Stores; transaction: Transaction; passwords: PasswordHasher; securityChanges?: SecurityChanges; endedSessions?: EndedSessions }) {
   const { stores, transaction, passwords } = deps;
   const { users } = stores;
 
@@ -181,6 +191,15 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
 
   /** Ends every session and revokes every grant and token of a user. */
   const revokeEverything = (within: Stores, userId: string) => within.payloads.destroyByAccountId(userId);
+
+  /** Ends one stored session and the grants made in it (each with its codes and tokens). */
+  async function endSession(within: Stores, session: { id: string; payload: Record<string, unknown> }): Promise<void> {
+    const authorizations = (session.payload.authorizations as Record<string, { grantId?: unknown }> | undefined) ?? {};
+    for (const { grantId } of Object.values(authorizations)) {
+      if (typeof grantId === 'string') await within.payloads.destroyByGrantId(grantId);
+    }
+    await within.payloads.destroy('Session', session.id);
+  }
 
   return {
     async createUser(input: unknown, actor: AuditActor): Promise<UserView> {
@@ -298,6 +317,9 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
         // The audit record says that the password changed, never what to.
         await tx.audit.append(actor, { action: 'user.set_password', targetType: 'user', targetId: user.id, after: view });
         return view;
+      }).then((view) => {
+        deps.securityChanges?.announce(view.id, 'password_set', actor);
+        return view;
       });
     },
 
@@ -320,6 +342,7 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
         const revoked = await tx.payloads.destroyByAccountIdExcept(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.change_password', targetType: 'user', targetId: userId, after: { artifacts_revoked: revoked } });
       });
+      deps.securityChanges?.announce(userId, 'password_changed', actor);
     },
 
     /** A disabled user cannot sign in, and every session and token they hold ends now. */
@@ -341,26 +364,46 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
 
     /** Ends one session (by its id from listSessions) and the grants made in it. */
     async revokeSession(userId: string, sessionId: string, actor: AuditActor): Promise<void> {
-      await transaction(async (tx) => {
+      const ended = await transaction(async (tx) => {
         await byId(userId, tx);
         const session = (await tx.payloads.listByAccount('Session', userId)).find((row) => row.payload.uid === sessionId);
         if (!session) throw new AppError('not_found', `User ${userId} has no session ${sessionId}.`);
-        const authorizations = (session.payload.authorizations as Record<string, { grantId?: unknown }> | undefined) ?? {};
-        for (const { grantId } of Object.values(authorizations)) {
-          if (typeof grantId === 'string') await tx.payloads.destroyByGrantId(grantId);
-        }
-        await tx.payloads.destroy('Session', session.id);
+        await endSession(tx, session);
         await tx.audit.append(actor, { action: 'user.revoke_session', targetType: 'user', targetId: userId, before: { session: sessionId } });
+        return session;
+      });
+      // Its clients are told (back-channel logout) once the session is really gone.
+      deps.endedSessions?.announce([endedSession(userId, ended.payload)]);
+    },
+
+    /**
+     * Ends every session of a user but `keepSessionUid` (the one asking), each with the
+     * grants made in it, as revokeSession does one by one. Grants made in the kept
+     * session stay. Returns how many sessions ended.
+     */
+    async revokeOtherSessions(userId: string, keepSessionUid: string, actor: AuditActor): Promise<number> {
+      return transaction(async (tx) => {
+        await byId(userId, tx);
+        const others = (await tx.payloads.listByAccount('Session', userId)).filter((row) => row.payload.uid !== keepSessionUid);
+        for (const session of others) await endSession(tx, session);
+        await tx.audit.append(actor, {
+          action: 'user.revoke_other_sessions', targetType: 'user', targetId: userId,
+          before: { sessions: others.map((row) => String(row.payload.uid)) }, after: { kept: keepSessionUid },
+        });
+        return others.length;
       });
     },
 
     /** Ends every session, grant and token of a user. */
     async revokeAllSessions(userId: string, actor: AuditActor): Promise<void> {
-      await transaction(async (tx) => {
+      const ended = await transaction(async (tx) => {
         await byId(userId, tx);
+        const sessions = await tx.payloads.listByAccount('Session', userId);
         const count = await revokeEverything(tx, userId);
         await tx.audit.append(actor, { action: 'user.revoke_all_sessions', targetType: 'user', targetId: userId, after: { artifacts_revoked: count } });
+        return sessions;
       });
+      deps.endedSessions?.announce(ended.map((row) => endedSession(userId, row.payload)));
     },
 
     async listGrants(userId: string): Promise<GrantView[]> {
@@ -376,6 +419,31 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
       }));
     },
 
+    /**
+     * The clients a user let in, for the account page: each client's live grants (any
+     * session's) and remembered consent together, since either lets the client back in.
+     */
+    async connectedApps(userId: string): Promise<ConnectedApp[]> {
+      const apps = new Map<string, { scopes: Set<string>; since: number | undefined }>();
+      const entry = (clientId: string) => apps.get(clientId) ?? apps.set(clientId, { scopes: new Set(), since: undefined }).get(clientId)!;
+      const earliest = (current: number | undefined, value: number) => (current === undefined ? value : Math.min(current, value));
+      for (const { clientId, scopes, createdAt } of await stores.consents.forUser(userId)) {
+        const app = entry(clientId);
+        scopes.forEach((scope) => app.scopes.add(scope));
+        app.since = earliest(app.since, createdAt.getTime());
+      }
+      for (const grant of await this.listGrants(userId)) {
+        const app = entry(grant.client_id);
+        for (const scope of [grant.scope, ...Object.values(grant.resources)].join(' ').split(' ')) if (scope) app.scopes.add(scope);
+        if (grant.created_at) app.since = earliest(app.since, Date.parse(grant.created_at));
+      }
+      return [...apps].map(([clientId, app]) => ({
+        client_id: clientId,
+        scopes: [...app.scopes],
+        since: app.since === undefined ? null : new Date(app.since).toISOString(),
+      }));
+    },
+
     /** Revokes one grant and every code and token issued under it. */
     async revokeGrant(userId: string, grantId: string, actor: AuditActor): Promise<void> {
       await transaction(async (tx) => {
@@ -384,6 +452,26 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
         if (!grant) throw new AppError('not_found', `User ${userId} has no grant ${grantId}.`);
         await tx.payloads.destroyByGrantId(grantId);
         await tx.audit.append(actor, { action: 'user.revoke_grant', targetType: 'user', targetId: userId, before: { grant: grantId, client_id: grant.payload.clientId } });
+      });
+    },
+
+    /**
+     * The user takes back a client's access: every grant they gave it (in any session),
+     * every code and token issued under those, and the remembered consent, so the consent
+     * page is shown again the next time the client asks.
+     */
+    async revokeClientAccess(userId: string, clientId: string, actor: AuditActor): Promise<void> {
+      await transaction(async (tx) => {
+        await byId(userId, tx);
+        const grants = (await tx.payloads.listByAccount('Grant', userId)).filter((row) => row.payload.clientId === clientId);
+        const consented = await tx.consents.scopes(userId, clientId);
+        if (!grants.length && !consented) throw new AppError('not_found', 'That application has no access to your account.');
+        for (const grant of grants) await tx.payloads.destroyByGrantId(grant.id);
+        await tx.consents.forget(userId, clientId);
+        await tx.audit.append(actor, {
+          action: 'user.revoke_client_access', targetType: 'user', targetId: userId,
+          before: { client_id: clientId, grants: grants.map((row) => row.id), consented_scopes: consented ?? [] },
+        });
       });
     },
   };

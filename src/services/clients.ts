@@ -14,8 +14,15 @@ import { decodeCursor, toPage, type Page } from '../stores/pagination.js';
 import type { Stores, Transaction } from './transaction.js';
 import { redirectUriProblem } from './redirect-uris.js';
 import { pageQuery, parseInput, roleName } from './validation.js';
+import { TOKEN_EXCHANGE_GRANT } from '../oidc/token-exchange.js';
+import { REQUEST_OBJECT_SIGNING_ALGS, requestObjectProblems } from '../oidc/request-objects.js';
+import { frontchannelProblems } from '../oidc/frontchannel-logout.js';
+import { pairwiseProblems, SUBJECT_TYPES } from '../oidc/pairwise.js';
 
-export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628: TVs and command-line tools; needs no redirect URI and may be a public client. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export const SUPPORTED_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT] as const;
 export const SUPPORTED_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
 /** OpenID Connect scopes (claims at userinfo and in ID tokens). */
 export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'address', 'phone', 'roles'] as const;
@@ -43,7 +50,7 @@ const clientFields = z
     application_type: z.enum(['web', 'native']).describe('native allows custom-scheme and loopback redirect URIs'),
     redirect_uris: z.array(z.string()).max(50).describe('Exact-match redirect URIs: absolute, no fragment, https outside localhost'),
     post_logout_redirect_uris: z.array(z.string()).max(50),
-    grant_types: z.array(z.enum(SUPPORTED_GRANT_TYPES)).min(1).max(3)
+    grant_types: z.array(z.enum(SUPPORTED_GRANT_TYPES)).min(1).max(SUPPORTED_GRANT_TYPES.length)
       .describe('Defaults to authorization_code + refresh_token with redirect URIs, client_credentials without'),
     token_endpoint_auth_method: z.enum(SUPPORTED_AUTH_METHODS).describe('none makes a public client (PKCE always, no secret)'),
     scope: scopeList.describe('Space-separated scopes the client may request; omitted means every OpenID scope'),
@@ -57,6 +64,11 @@ const clientFields = z
     contacts: z.array(z.email()).max(10),
     backchannel_logout_uri: z.string().max(2000),
     backchannel_logout_session_required: z.boolean(),
+    frontchannel_logout_uri: z.string().max(2000)
+      .describe('OIDC Front-Channel Logout: loaded in an invisible iframe when the user signs out at Gatehouse; https (http only for localhost outside production)'),
+    frontchannel_logout_session_required: z.boolean().describe('Add iss and sid to frontchannel_logout_uri (and sid to ID tokens)'),
+    subject_type: z.enum(SUBJECT_TYPES).describe('pairwise: the client sees a sub of its own sector, not the account id (OIDC Core 8.1)'),
+    sector_identifier_uri: httpsUrl.describe('Its host is the pairwise sector; it must serve a JSON array listing every redirect URI. Required for pairwise clients whose redirect URIs are on several hosts'),
     first_party: z.boolean().describe('Trusted application of this organisation: never shows the consent page'),
     require_pkce: z.boolean().describe('false lets a confidential legacy client skip PKCE; public clients always use it'),
     disabled: z.boolean().describe('A disabled client cannot authenticate; disabling revokes its grants and tokens'),
@@ -66,6 +78,16 @@ const clientFields = z
     ),
     default_resource: z.string().max(2000).describe('API identifier used when a token request names no resource (one of api_scopes)'),
     require_mfa: z.boolean().describe('Users must pass a second factor (authenticator app or passkey) to sign in to this client, whatever it asks for'),
+    dpop_bound_access_tokens: z.boolean().describe('RFC 9449: every access token of this client must be DPoP-bound; a token request without a DPoP proof is refused'),
+    token_exchange: z.object({
+      audiences: z.array(z.string().max(2000)).min(1).max(50).describe('Registered APIs (identifiers) it may exchange tokens for'),
+      scopes: z.array(z.string().max(100)).min(1).max(100).describe('Scopes it may obtain at those APIs'),
+      subject_token_audiences: z.array(z.string().max(2000)).max(50).optional()
+        .describe('APIs (identifiers) whose access tokens it may present as subject_token; tokens issued to the client itself are always accepted'),
+    }).strict().describe(`RFC 8693 token exchange policy (needs the ${TOKEN_EXCHANGE_GRANT} grant and a confidential client)`),
+    require_pushed_authorization_requests: z.boolean().describe('RFC 9126: authorization requests must be pushed to /request first; /auth refuses any other'),
+    require_signed_request_object: z.boolean().describe('RFC 9101: every authorization request must be a request object signed with a key from jwks or jwks_uri'),
+    request_object_signing_alg: z.enum(REQUEST_OBJECT_SIGNING_ALGS).describe('The only algorithm accepted for this client\'s request objects'),
   })
   .strict();
 
@@ -400,10 +422,27 @@ async function assertApiAccess(tx: Stores, data: ParsedClient): Promise<void> {
     const unknown = scopes.filter((scope) => !api.scopes.some((defined) => defined.name === scope));
     if (unknown.length) problems.push({ field: `api_scopes.${identifier}`, message: `the API defines no scope ${unknown.join(', ')}` });
   }
+  if (data.token_exchange) problems.push(...await tokenExchangeProblems(tx, data.token_exchange));
   if (data.default_resource !== undefined && !(data.default_resource in (data.api_scopes ?? {}))) {
     problems.push({ field: 'default_resource', message: 'must be one of the APIs in api_scopes' });
   }
   if (problems.length) throw invalidInput(problems);
+}
+
+/** A token exchange policy must name registered APIs, and scopes one of its audiences defines. */
+async function tokenExchangeProblems(tx: Stores, policy: NonNullable<ParsedClient['token_exchange']>): Promise<FieldProblem[]> {
+  const problems: FieldProblem[] = [];
+  const defined = new Set<string>();
+  for (const [field, identifiers] of [['audiences', policy.audiences], ['subject_token_audiences', policy.subject_token_audiences ?? []]] as const) {
+    for (const [index, identifier] of identifiers.entries()) {
+      const api = await tx.apis.findByIdentifier(identifier);
+      if (!api) problems.push({ field: `token_exchange.${field}[${index}]`, message: 'no API is registered with this identifier' });
+      else if (field === 'audiences') api.scopes.forEach((scope) => defined.add(scope.name));
+    }
+  }
+  const unknown = policy.scopes.filter((scope) => !defined.has(scope));
+  if (unknown.length) problems.push({ field: 'token_exchange.scopes', message: `no API in audiences defines the scope ${unknown.join(', ')}` });
+  return problems;
 }
 
 /** The writable fields of a client view, as a body PUT would carry them. */
@@ -451,8 +490,11 @@ export function clientRuleProblems(data: {
   if (!usesCode && redirectUris.length > 0) {
     problems.push({ field: 'grant_types', message: 'redirect URIs are only used with the authorization_code grant' });
   }
-  if (grantTypes.includes('refresh_token') && !usesCode) {
-    problems.push({ field: 'grant_types', message: 'refresh_token needs the authorization_code grant' });
+  if (grantTypes.includes('refresh_token') && !usesCode && !grantTypes.includes(DEVICE_CODE_GRANT)) {
+    problems.push({ field: 'grant_types', message: 'refresh_token needs the authorization_code or device_code grant' });
+  }
+  if (isPublic && grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+    problems.push({ field: 'grant_types', message: 'a public client (token_endpoint_auth_method none) cannot exchange tokens' });
   }
   if (isPublic && grantTypes.includes('client_credentials')) {
     problems.push({ field: 'grant_types', message: 'a public client (token_endpoint_auth_method none) cannot use client_credentials' });
@@ -470,6 +512,8 @@ export function clientRuleProblems(data: {
 
 function buildMetadata(data: ParsedClient, production: boolean): Record<string, unknown> {
   const { problems, grantTypes } = clientRuleProblems(data, production, SUPPORTED_SCOPES);
+  problems.push(...requestObjectProblems(data));
+  problems.push(...frontchannelProblems(data, production), ...pairwiseProblems(data));
   if (problems.length) throw invalidInput(problems);
   const usesCode = grantTypes.includes('authorization_code');
   const metadata: Record<string, unknown> = {
@@ -485,6 +529,9 @@ function buildMetadata(data: ParsedClient, production: boolean): Record<string, 
   const optional = [
     'scope', 'logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'jwks_uri', 'jwks', 'contacts',
     'backchannel_logout_uri', 'backchannel_logout_session_required', 'api_scopes', 'default_resource', 'require_mfa',
+    'frontchannel_logout_uri', 'frontchannel_logout_session_required', 'subject_type', 'sector_identifier_uri',
+    'require_pushed_authorization_requests', 'require_signed_request_object', 'request_object_signing_alg',
+    'dpop_bound_access_tokens', 'token_exchange',
   ] as const;
   for (const key of optional) {
     if (data[key] !== undefined) metadata[key] = data[key];

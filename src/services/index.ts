@@ -15,6 +15,8 @@ import { createMfaService } from './mfa.js';
 import { createResealService } from './reseal.js';
 import { PasswordHasher } from './passwords.js';
 import { createRoleService } from './roles.js';
+import { createSecurityChanges } from './security-changes.js';
+import { createEndedSessions } from './ended-sessions.js';
 import { createStores, createTransaction, type Stores } from './transaction.js';
 import { createUserTokenService } from './user-tokens.js';
 import { postgresCounters, redisCounters } from '../security/counters.js';
@@ -63,7 +65,11 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     announceChange: announceClientChange,
   });
 
-  const accounts = createAccountService({ stores, transaction, passwords });
+  // Told of every committed change to how a user signs in (the app mails a notice).
+  const securityChanges = createSecurityChanges();
+  // Sessions ended outside oidc-provider's logout (the admin API): the app tells their clients.
+  const endedSessions = createEndedSessions();
+  const accounts = createAccountService({ stores, transaction, passwords, securityChanges, endedSessions });
 
   const apis = createApiService({
     stores,
@@ -86,9 +92,11 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     transaction,
     passwords,
     accounts,
+    securityChanges,
+    endedSessions,
     lockouts: createLockoutService({ throttle: loginThrottle, findUser: (reference) => accounts.find(reference), audit: stores.audit }),
-    userTokens: createUserTokenService({ stores, transaction, passwords }),
-    mfa: createMfaService({ stores, transaction, secretBox, counters }),
+    userTokens: createUserTokenService({ stores, transaction, passwords, securityChanges }),
+    mfa: createMfaService({ stores, transaction, secretBox, counters, securityChanges }),
     clients,
     roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
     audit: createAuditService({ stores }),

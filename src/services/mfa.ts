@@ -9,6 +9,7 @@ import type { Counters } from '../security/counters.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { AppError } from '../errors.js';
 import type { AuditActor } from '../stores/audit.js';
+import type { SecurityChanges } from './security-changes.js';
 import type { Stores, Transaction } from './transaction.js';
 
 /** The `acr` of a sign-in with the password alone, and with a second factor as well. */
@@ -41,7 +42,7 @@ export interface MfaStatus {
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
-export function createMfaService(deps: { stores: Stores; transaction: Transaction; secretBox: SecretBox; counters: Counters; now?: () => number }) {
+export function createMfaService(deps: { stores: Stores; transaction: Transaction; secretBox: SecretBox; counters: Counters; now?: () => number; securityChanges?: SecurityChanges }) {
   const { stores, transaction, secretBox } = deps;
   const now = deps.now ?? Date.now;
 
@@ -130,6 +131,7 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
         const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.mfa_confirm', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'confirmed', recovery_codes: codes.length, sessions_ended: sessionsEnded } });
       });
+      deps.securityChanges?.announce(userId, 'totp_enabled', actor);
       return codes;
     },
 
@@ -164,6 +166,7 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
         const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.mfa_recovery_codes_regenerate', targetType: 'user', targetId: userId, after: { recovery_codes: codes.length, sessions_ended: sessionsEnded } });
       });
+      deps.securityChanges?.announce(userId, 'recovery_codes_regenerated', actor);
       return codes;
     },
 
@@ -175,6 +178,7 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
         const sessionsEnded = await tx.payloads.destroySessionsByAccountId(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.mfa_disable', targetType: 'user', targetId: userId, after: { method: 'totp', state: 'none', sessions_ended: sessionsEnded } });
       });
+      deps.securityChanges?.announce(userId, 'totp_disabled', actor);
     },
 
     /**
@@ -195,6 +199,7 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
           after: { totp: 'none', sessions_ended: sessionsEnded },
         });
       });
+      deps.securityChanges?.announce(id, 'totp_reset', actor);
     },
 
     /**

@@ -18,6 +18,7 @@ import { AppError } from '../errors.js';
 import type { AuditActor } from '../stores/audit.js';
 import { createPasskeyStore, type PasskeyRecord } from '../stores/passkeys.js';
 import type { UserRecord } from '../stores/users.js';
+import type { SecurityChanges } from './security-changes.js';
 import type { Stores, Transaction } from './transaction.js';
 
 export const RP_NAME = 'Gatehouse';
@@ -91,7 +92,7 @@ export interface RequestContext {
 
 export type PasskeyService = ReturnType<typeof createPasskeyService>;
 
-export function createPasskeyService(deps: { stores: Stores; transaction: Transaction; issuer: string }) {
+export function createPasskeyService(deps: { stores: Stores; transaction: Transaction; issuer: string; securityChanges?: SecurityChanges | undefined }) {
   const issuerUrl = new URL(deps.issuer);
   const rpID = issuerUrl.hostname;
   const expectedOrigin = issuerUrl.origin;
@@ -175,7 +176,7 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
       }
       if (!verification.verified) throw refused();
       const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
-      return deps.transaction(async (tx) => {
+      const added = await deps.transaction(async (tx) => {
         const store = createPasskeyStore(tx.db);
         const created = await store.create({
           id: credential.id,
@@ -198,6 +199,8 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
         });
         return view(saved);
       });
+      deps.securityChanges?.announce(userId, 'passkey_added', actorFor(userId, context));
+      return added;
     },
 
     /**
@@ -277,6 +280,7 @@ export function createPasskeyService(deps: { stores: Stores; transaction: Transa
           after: { sessions_ended: sessionsEnded },
         });
       });
+      deps.securityChanges?.announce(userId, 'passkey_removed', actorFor(userId, context));
     },
   };
 }

@@ -9,6 +9,7 @@ import type { UserTokenPurpose } from '../stores/user-tokens.js';
 import type { UserRecord } from '../stores/users.js';
 import { normalizeEmail, refuseAccountWords, setPasswordInput } from './accounts.js';
 import type { PasswordHasher } from './passwords.js';
+import type { SecurityChanges } from './security-changes.js';
 import type { Stores, Transaction } from './transaction.js';
 import { parseInput } from './validation.js';
 
@@ -40,7 +41,7 @@ const ADDRESS_CHANGED: TokenOutcome = { status: 'address_changed' };
 
 export type UserTokenService = ReturnType<typeof createUserTokenService>;
 
-export function createUserTokenService(deps: { stores: Stores; transaction: Transaction; passwords: PasswordHasher }) {
+export function createUserTokenService(deps: { stores: Stores; transaction: Transaction; passwords: PasswordHasher; securityChanges?: SecurityChanges }) {
   const { stores, transaction, passwords } = deps;
 
   async function issue(user: UserRecord, purpose: UserTokenPurpose, actor: AuditActor, action: string): Promise<IssuedToken> {
@@ -108,7 +109,8 @@ export function createUserTokenService(deps: { stores: Stores; transaction: Tran
       const ownerUser = owner ? await stores.users.findById(owner.userId) : undefined;
       if (ownerUser) refuseAccountWords(data.password, ownerUser);
       const hash = await passwords.hash(data.password);
-      return transaction(async (tx) => {
+      let resetUserId: string | undefined;
+      const result = await transaction(async (tx): Promise<TokenOutcome> => {
         const record = await tx.userTokens.consume(sha256(token as string), 'password_reset');
         if (!record) return INVALID;
         const user = await tx.users.findById(record.userId);
@@ -120,8 +122,11 @@ export function createUserTokenService(deps: { stores: Stores; transaction: Tran
         await tx.audit.append({ ...actor, type: 'user', id: user.id }, {
           action: 'user.reset_password', targetType: 'user', targetId: user.id, after: { artifacts_revoked: revoked },
         });
+        resetUserId = user.id;
         return { status: 'valid', email: record.email };
       });
+      if (result.status === 'valid' && resetUserId) deps.securityChanges?.announce(resetUserId, 'password_reset', { ...actor, type: 'user', id: resetUserId });
+      return result;
     },
 
     /** Uses a verification token: the address it was sent to is verified if the account still has it. */

@@ -22,5 +22,16 @@ export function createConsentStore(prisma: Db) {
           scopes = ARRAY(SELECT DISTINCT unnest(consents.scopes || EXCLUDED.scopes) ORDER BY 1),
           updated_at = now()`;
     },
+
+    /** Every client the user agreed to share something with, and what. */
+    async forUser(userId: string): Promise<Array<{ clientId: string; scopes: string[]; createdAt: Date }>> {
+      return prisma.consent.findMany({ where: { userId }, select: { clientId: true, scopes: true, createdAt: true }, orderBy: { createdAt: 'asc' } });
+    },
+
+    /** Forgets what the user agreed to share with the client: the consent page asks again. */
+    async forget(userId: string, clientId: string): Promise<boolean> {
+      const { count } = await prisma.consent.deleteMany({ where: { userId, clientId } });
+      return count > 0;
+    },
   };
 }

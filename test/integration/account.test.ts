@@ -2,11 +2,11 @@
 // client, CSRF on every form (403 and nothing changed), changing the password (the
 // current one required; every other session and grant ends), a recent sign-in before
 // second-factor changes (checklist E8), turning the second factor off and making new
-// recovery codes.
+// recovery codes, the sessions the user can sign out, and the apps they can disconnect.
 import { enrolTotp, openAccount, postForm, totpCode } from '../helpers/account.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { Browser, formAction, inputValue, type Hop } from '../helpers/browser.js';
-import { PASSWORD, REDIRECT_URI, authRequest, createUser, oidc, registerClient, relyingParty, signIn, submitLogin } from '../helpers/oidc.js';
+import { PASSWORD, REDIRECT_URI, authRequest, createUser, exchange, oidc, registerClient, relyingParty, signIn, submitLogin } from '../helpers/oidc.js';
 import { silentAuth } from '../helpers/security.js';
 
 let app: TestApp;
@@ -335,5 +335,187 @@ describe('changing a sign-in factor ends the user\'s other sessions (ASVS 7.4.3)
     const page = await browser.request(`${app.issuer}/account?done=totp-off`);
     expect(page.status).toBe(200);
     expect(page.body).toContain('Two-step verification is off.');
+  });
+});
+
+describe('where you are signed in (checklist E8)', () => {
+  /** Signs `browser` in to the test client and checks prompt=none works there. */
+  async function signInElsewhere(browser: Browser, email: string) {
+    await signIn(browser, app, await authRequest(config), email);
+    expect(await silentAuth(browser, app, config)).toMatchObject({ error: null });
+  }
+
+  const sessionRows = (userId: string) => app.db.prisma.oidcPayload.findMany({ where: { model: 'Session', accountId: userId } });
+
+  test('when the user is signed in in two browsers, then the page lists both, marks this one, names the app used, and shows no session id', async () => {
+    const user = await createUser(app);
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    expect(page.body).toContain('<h2>Where you are signed in</h2>');
+    expect(page.body.match(/<strong>This browser<\/strong>/g)).toHaveLength(1);
+    expect(page.body.match(/Another browser/g)).toHaveLength(1);
+    expect(page.body).toContain('Used for: Account Tests');
+    expect(page.body.match(/action="\/account\/sessions\/end"/g)).toHaveLength(1);
+    const rows = await sessionRows(user.id);
+    expect(rows).toHaveLength(2);
+    // The id is the session cookie's value: it must never reach a page. The other
+    // session is named by its uid, the handle its sign-out form posts.
+    for (const row of rows) expect(page.body).not.toContain(row.id);
+    expect(rows.filter((row) => page.body.includes(`name="session" value="${row.uid}"`))).toHaveLength(1);
+  });
+
+  test('when another session is signed out, then its prompt=none gets login_required and its grants end, this one still works, and the user is the audited actor', async () => {
+    const user = await createUser(app);
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email);
+    const otherUid = (await sessionRows(user.id))[0]!.uid!;
+    const testClientGrants = async () => (await app.app.services.accounts.listGrants(user.id)).filter((grant) => grant.client_id === config.clientMetadata().client_id);
+    expect(await testClientGrants()).toHaveLength(1);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+
+    const ended = await postForm(browser, app, page, '/account/sessions/end', { session: otherUid });
+    expect(ended.status).toBe(303);
+    expect(ended.location).toBe(`${app.issuer}/account?done=session-ended`);
+    expect(await silentAuth(elsewhere, app, config)).toEqual({ code: null, error: 'login_required' });
+    // The grant made in the other session ended with it.
+    expect(await testClientGrants()).toHaveLength(0);
+    expect(await silentAuth(browser, app, config)).toMatchObject({ error: null });
+    const after = await browser.request(`${app.issuer}/account?done=session-ended`);
+    expect(after.body).toContain('That session was signed out.');
+    expect(after.body).not.toContain('Another browser');
+
+    const audited = (await app.app.services.audit.list({ target_id: user.id, action: 'user.revoke_session' })).items;
+    expect(audited).toHaveLength(1);
+    expect(audited[0]!.actor).toMatchObject({ type: 'user', id: user.id, ip: expect.any(String) });
+  });
+
+  test('when the page\'s own session is named, then it is refused and the session stays', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    const own = (await sessionRows(user.id))[0]!.uid!;
+    // The page offers no such form; a forged one is refused.
+    expect(page.body).not.toContain('action="/account/sessions/end"');
+    const refused = await browser.request(`${app.issuer}/account/sessions/end`, { form: { csrf: inputValue(page.body, 'csrf'), session: own } });
+    expect(refused.status).toBe(400);
+    expect((await browser.request(`${app.issuer}/account`)).status).toBe(200);
+  });
+
+  test('when "sign out everywhere else" is used, then every other browser gets login_required and this one stays signed in', async () => {
+    const user = await createUser(app);
+    const others = [new Browser(), new Browser()];
+    for (const other of others) await signInElsewhere(other, user.email);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    const ended = await postForm(browser, app, page, '/account/sessions/end-others');
+    expect(ended.status).toBe(303);
+    for (const other of others) expect(await silentAuth(other, app, config)).toEqual({ code: null, error: 'login_required' });
+    expect(await app.app.services.accounts.listSessions(user.id)).toHaveLength(1);
+    expect((await browser.request(`${app.issuer}/account`)).status).toBe(200);
+    expect(await silentAuth(browser, app, config)).toMatchObject({ error: null });
+    const audited = (await app.app.services.audit.list({ target_id: user.id, action: 'user.revoke_other_sessions' })).items;
+    expect(audited[0]!.actor).toMatchObject({ type: 'user', id: user.id });
+  });
+
+  test('when the sign-out forms are posted without the CSRF token, then 403 and every session stays', async () => {
+    const user = await createUser(app);
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email);
+    const otherUid = (await sessionRows(user.id))[0]!.uid!;
+    const browser = new Browser();
+    await openAccount(browser, app, user.email);
+    expect((await browser.request(`${app.issuer}/account/sessions/end`, { form: { session: otherUid } })).status).toBe(403);
+    expect((await browser.request(`${app.issuer}/account/sessions/end-others`, { form: { csrf: 'wrong' } })).status).toBe(403);
+    expect(await silentAuth(elsewhere, app, config)).toMatchObject({ error: null });
+    expect(await app.app.services.accounts.listSessions(user.id)).toHaveLength(2);
+  });
+
+  test('when the sign-in is older than ten minutes, then signing out another session still needs no new sign-in', async () => {
+    const user = await createUser(app);
+    const elsewhere = new Browser();
+    await signInElsewhere(elsewhere, user.email);
+    const browser = new Browser();
+    const page = await openAccount(browser, app, user.email);
+    await ageSignIn(user.id);
+    expect((await postForm(browser, app, page, '/account/sessions/end-others')).status).toBe(303);
+    expect(await silentAuth(elsewhere, app, config)).toEqual({ code: null, error: 'login_required' });
+  });
+});
+
+describe('connected apps (checklist E8)', () => {
+  let thirdParty: oidc.Configuration;
+  let thirdPartyId: string;
+
+  beforeAll(async () => {
+    const client = await registerClient(app, {
+      client_name: 'Photo Printer',
+      logo_uri: 'https://photos.example/logo.png',
+      scope: 'openid email offline_access',
+    });
+    thirdPartyId = client.clientId;
+    thirdParty = await relyingParty(app, client);
+  });
+
+  /** Signs in to the third-party client in `browser`, agreeing on its consent page; returns its tokens. */
+  async function connect(browser: Browser, email: string) {
+    const request = await authRequest(thirdParty, { scope: 'openid email offline_access', prompt: 'consent' });
+    const tokens = await exchange(thirdParty, await signIn(browser, app, request, email), request);
+    expect(tokens.refresh_token).toBeTruthy();
+    return tokens;
+  }
+
+  const consentRow = (userId: string) => app.db.prisma.consent.findUnique({ where: { userId_clientId: { userId, clientId: thirdPartyId } } });
+
+  test('when the user has let an app in, then the page lists it with its name, logo and what it may do in plain words, and not the account page itself', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    await connect(browser, user.email);
+    const page = await openAccount(browser, app, user.email);
+    expect(page.body).toContain('<h2>Connected apps</h2>');
+    expect(page.body).toContain('<strong>Photo Printer</strong>');
+    expect(page.body).toContain('src="https://photos.example/logo.png"');
+    expect(page.body).toContain('See your email address and whether it is verified');
+    expect(page.body).toContain('Stay connected when you are not using it');
+    expect(page.body).toContain(`name="client" value="${thirdPartyId}"`);
+    expect(page.body).not.toContain('value="gatehouse-account"');
+  });
+
+  test('when access is removed, then its refresh token gets invalid_grant, the consent is forgotten and the next authorization shows the consent page again', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    const tokens = await connect(browser, user.email);
+    expect(await consentRow(user.id)).not.toBeNull();
+    const page = await openAccount(browser, app, user.email);
+    const removed = await postForm(browser, app, page, '/account/apps/remove', { client: thirdPartyId });
+    expect(removed.status).toBe(303);
+    expect(removed.location).toBe(`${app.issuer}/account?done=app-removed`);
+
+    await expect(oidc.refreshTokenGrant(thirdParty, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await oidc.tokenIntrospection(thirdParty, tokens.access_token)).toEqual({ active: false });
+    expect(await consentRow(user.id)).toBeNull();
+    // Still signed in, but the app must ask again: the consent page, not a redirect.
+    const again = await browser.follow((await authRequest(thirdParty, { scope: 'openid email' })).url.toString(), app.issuer);
+    expect(again.status).toBe(200);
+    expect(again.body).toContain('<h1>Allow access?</h1>');
+    expect((await browser.request(`${app.issuer}/account`)).body).not.toContain('<strong>Photo Printer</strong>');
+
+    const audited = (await app.app.services.audit.list({ target_id: user.id, action: 'user.revoke_client_access' })).items;
+    expect(audited).toHaveLength(1);
+    expect(audited[0]!.actor).toMatchObject({ type: 'user', id: user.id, ip: expect.any(String) });
+  });
+
+  test('when "remove access" is posted without the CSRF token, then 403 and the app keeps its tokens and consent', async () => {
+    const user = await createUser(app);
+    const browser = new Browser();
+    const tokens = await connect(browser, user.email);
+    await openAccount(browser, app, user.email);
+    for (const form of [{ client: thirdPartyId }, { client: thirdPartyId, csrf: 'wrong' }] as Array<Record<string, string>>) {
+      expect((await browser.request(`${app.issuer}/account/apps/remove`, { form })).status).toBe(403);
+    }
+    expect(await consentRow(user.id)).not.toBeNull();
+    expect((await oidc.refreshTokenGrant(thirdParty, tokens.refresh_token!)).access_token).toBeTruthy();
   });
 });

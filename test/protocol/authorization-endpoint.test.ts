@@ -693,28 +693,29 @@ describe('A15 the authorization endpoint sends no CORS headers', () => {
   );
 });
 
-describe('A16 request objects are not supported and are rejected as such', () => {
+describe('A16 request objects: only signed ones by value; request_uri only for pushed requests', () => {
   const unsigned = (payload: Record<string, unknown>) =>
     `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
 
-  test('when discovery is read, then request objects are not advertised', async () => {
+  test('when discovery is read, then signed request objects by value are advertised, unsigned ones and request_uri are not', async () => {
     const metadata = await (await fetch(`${app.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
-    expect(metadata['request_parameter_supported'] ?? false).toBe(false);
+    expect(metadata['request_parameter_supported']).toBe(true);
     expect(metadata['request_uri_parameter_supported']).toBe(false);
-    expect(metadata['request_object_signing_alg_values_supported']).toBeUndefined();
+    expect(metadata['request_object_signing_alg_values_supported']).not.toContain('none');
   });
 
-  test('when an unsigned request object is sent, then the client gets request_not_supported', async () => {
+  test('when an unsigned request object is sent, then the client gets invalid_request_object', async () => {
     const request = unsigned({ ...requestParams(publicClient), iss: publicClient.clientId, aud: app.issuer });
     const hop = await get(authUrl(requestParams(publicClient, { request })));
-    expectErrorRedirect(hop, ['request_not_supported'], 'state-123');
+    expectErrorRedirect(hop, ['invalid_request_object'], 'state-123');
   });
 
   test('when the request object names another redirect_uri, then nothing goes to it', async () => {
     const request = unsigned({ ...requestParams(publicClient), redirect_uri: `${EVIL}/cb`, state: 'object-state' });
     const hop = await get(authUrl(requestParams(publicClient, { request })));
     expect(hop.location?.startsWith(EVIL) ?? false).toBe(false);
-    expectErrorRedirect(hop, ['request_not_supported'], 'state-123');
+    // The error goes to the query's registered URI, with the state the object carried.
+    expectErrorRedirect(hop, ['invalid_request_object'], 'object-state');
     // With only the object's redirect_uri in the query, it is an error page.
     expectErrorPage(await get(authUrl(requestParams(publicClient, { request, redirect_uri: `${EVIL}/cb` }))));
   });

@@ -560,10 +560,15 @@ describe('token, revocation and introspection endpoints (checklist B)', () => {
 
   describe('B8 grant types are limited to what is supported and registered', () => {
     test('when grant_type=password (or another unsupported grant) is sent, then unsupported_grant_type', async () => {
-      for (const grantType of ['password', 'implicit', 'urn:example:unknown', 'urn:ietf:params:oauth:grant-type:device_code']) {
+      for (const grantType of ['password', 'implicit', 'urn:example:unknown']) {
         const reply = await postAs(h.endpoints.token, confA, { grant_type: grantType, username: h.email, password: 'x' });
         expectOAuthError(reply, 400, 'unsupported_grant_type', { basic: true });
       }
+    });
+
+    test('when a client not registered for the device grant uses it, then unauthorized_client', async () => {
+      const reply = await postAs(h.endpoints.token, confA, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: 'x' });
+      expectOAuthError(reply, 400, 'unauthorized_client', { basic: true });
     });
 
     test('when a client uses client_credentials without being registered for it, then unauthorized_client', async () => {
