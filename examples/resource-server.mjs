@@ -29,7 +29,10 @@
 //   curl -i -H "Authorization: Bearer $TOKEN" http://localhost:4000/invoices  # 200 with the invoices
 //
 // A token without invoices:read gets 403 (insufficient_scope); an expired, forged or
-// foreign token gets 401 (invalid_token). `gatehouse/verify` resolves through this
+// foreign token gets 401 (invalid_token). A DPoP-bound token (RFC 9449, `cnf.jkt`) is
+// accepted only as `Authorization: DPoP <token>` with a DPoP proof for this request; the
+// middleware checks it (behind a proxy, pass `origin` to createVerifier so the proof's
+// URL is compared with the one clients call). `gatehouse/verify` resolves through this
 // package's "exports" (dist/verify), hence `npm run build` first; in another project,
 // install Gatehouse and import it the same way.
 import { createServer } from 'node:http';
