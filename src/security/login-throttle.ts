@@ -110,12 +110,14 @@ export class LoginThrottle {
     return Math.min(this.options.maxLockSeconds, this.options.lockSeconds * 2 ** Math.min(beyond, 20));
   }
 
+  /**
+   * Sets the lock, or leaves one that is already there as it is: a lock taken by an
+   * attempt past the threshold (begin) must not be cleared and re-created, or another
+   * attempt could take it in between and be checked too.
+   */
   async #lock(subject: string, attempt: number): Promise<number> {
-    const lockedForSeconds = this.#duration(attempt);
-    const { lock } = keys(subject);
-    await this.counters.clear([lock]);
-    await this.counters.hit([{ key: lock, windowSeconds: lockedForSeconds }]);
-    return lockedForSeconds;
+    const [lock] = await this.counters.hit([{ key: keys(subject).lock, windowSeconds: this.#duration(attempt) }]);
+    return seconds(lock!.resetMs);
   }
 }
 
