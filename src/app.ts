@@ -24,6 +24,7 @@ import { createSecurityEvents } from './services/security-events.js';
 import { auditTokenExchanges } from './oidc/token-exchange.js';
 import { browserPostAsGet, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
+import { createLanguageRouter } from './i18n/switcher.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
 import { createAccountRouter } from './account/router.js';
@@ -49,10 +50,11 @@ export interface App {
 
 export async function createApp(deps: { config: Config; db: Database; secrets: Secrets; logger: Logger }): Promise<App> {
   const { config, db, logger } = deps;
-  const render = createRenderer({ cache: config.env !== 'development' });
+  const render = createRenderer({ cache: config.env !== 'development', brand: config.brand });
   const hooks: { beforeClientLookup?(clientId: string): Promise<void> } = {};
   const { services, provider, loadedKeys } = await createGatehouse({ ...deps, render, hooks });
-  const securityEvents = createSecurityEvents({ audit: services.stores.audit, logger });
+  const metrics = createMetrics();
+  const securityEvents = createSecurityEvents({ audit: services.stores.audit, logger, count: (action) => metrics.securityEvent(action) });
   const edgeLimits = createEdgeLimits({
     limits: services.rateLimits,
     render,
@@ -79,7 +81,6 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   // Sessions an administrator ends: their clients get logout tokens like on a sign-out.
   services.endedSessions.subscribe(notifyBackchannelClients(provider));
 
-  const metrics = createMetrics();
   provider.on('grant.success', (ctx) => metrics.grantIssued(String(ctx.oidc.params?.grant_type ?? 'unknown')));
   if (config.trustProxy) koa.use(forwardedHeadersOnlyFrom(config.trustedProxies));
   koa.use(metrics.middleware);
@@ -98,10 +99,12 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   const health = createHealthRouter({ db, keysLoaded: () => ['RS256', 'ES256'].every((alg) => keySync.signingAlgorithms().includes(alg)) });
   koa.use(health.routes());
+  // The language switcher shown on every page.
+  koa.use(createLanguageRouter({ secure: config.issuer.startsWith('https://') }).routes());
   koa.use(createMetricsRouter(metrics, config.metricsToken).routes());
 
   // Passkey endpoints go ahead of the interaction pages they extend.
-  const passkeys = mountPasskeys(koa, { provider, services, issuer: config.issuer, csrf: createCsrf(deps.secrets.cookieKeys[0]!), accountCsrfKey: deps.secrets.cookieKeys[0]!, logger, recordLogin: metrics.login, securityEvents });
+  const passkeys = mountPasskeys(koa, { provider, services, issuer: config.issuer, csrf: createCsrf(deps.secrets.cookieKeys[0]!), accountCsrfKey: deps.secrets.cookieKeys[0]!, logger, recordLogin: metrics.login, securityEvents, translator: render.translator });
   const interactions = createInteractionRouter({
     provider,
     accounts: services.accounts,

@@ -5,12 +5,22 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { contrastRatio, WCAG_AA_NORMAL_TEXT } from './util/contrast.js';
 
 const durationSeconds = (fallback: number, max = 10 * 365 * 24 * 3600) => z.coerce.number().int().positive().max(max).default(fallback);
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.hostname !== '' && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}
 
 export const settings = {
   CONFIG_FILE: {
@@ -234,6 +244,26 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(20),
     doc: 'Password-reset requests (`POST /password/forgot`) one IP address may make per hour (HTTP 429 beyond); one email address gets at most 5 messages an hour whatever the limit.',
   },
+  BRAND_NAME: {
+    schema: z.string().trim().min(1).max(60).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters').default('Gatehouse'),
+    doc: 'Product name on every page (titles, headings, sign-out), in authenticator apps (the TOTP issuer) and in mail subjects.',
+  },
+  BRAND_LOGO_URL: {
+    schema: z
+      .string()
+      .max(2000)
+      .refine((value) => (/^\/assets\/[\w./-]+$/.test(value) && !value.includes('..')) || isHttpsUrl(value), 'must be an https:// URL or a path under /assets/')
+      .optional(),
+    doc: 'Logo shown at the top of every page: an `https://` URL or a path under `/assets/` of this origin (served by your proxy). None by default.',
+  },
+  BRAND_PRIMARY_COLOR: {
+    schema: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour written #rrggbb').transform((value) => value.toLowerCase()).default('#1f5fbf'),
+    doc: 'Accent colour of the pages (buttons, links), `#rrggbb`. White button text on it must reach WCAG AA contrast (4.5:1), or start-up is refused.',
+  },
+  BRAND_SUPPORT_URL: {
+    schema: z.string().max(2000).refine(isHttpsUrl, 'must be an https:// URL').optional(),
+    doc: 'Link to your help or support page, shown in the footer of every page. None by default.',
+  },
   OUTBOUND_TEST_CA_FILE: {
     schema: z.string().min(1).optional(),
     doc: 'Tests only (`NODE_ENV=test`, refused otherwise): PEM CA certificates that calls to client-chosen URLs (`backchannel_logout_uri`, `sector_identifier_uri`, `jwks_uri`) trust instead of the system roots; it also lets those calls reach loopback and private addresses, so a test can run its relying party on a local https server.',
@@ -314,6 +344,14 @@ export interface Config {
     readonly rotationInterval: number;
     readonly refreshInterval: number;
     readonly jwksMaxAge: number;
+  };
+  /** Product name, logo, accent colour and support link of the pages. */
+  readonly brand: {
+    readonly name: string;
+    readonly logoUrl: string | undefined;
+    /** #rrggbb, lower case; white text on it meets WCAG AA. */
+    readonly primaryColor: string;
+    readonly supportUrl: string | undefined;
   };
   readonly admin: {
     /** The resource indicator (audience) of admin API tokens: `<issuer>/admin`. */
@@ -433,6 +471,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshInterval: values.KEY_REFRESH_INTERVAL,
       jwksMaxAge: values.JWKS_MAX_AGE,
     },
+    brand: {
+      name: values.BRAND_NAME,
+      logoUrl: values.BRAND_LOGO_URL,
+      primaryColor: values.BRAND_PRIMARY_COLOR,
+      supportUrl: values.BRAND_SUPPORT_URL,
+    },
     admin: {
       audience: `${issuer}/admin`,
       port: values.ADMIN_PORT,
@@ -458,6 +502,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.keys.rotationInterval > 0 && config.keys.jwksMaxAge >= config.keys.rotationInterval) {
     // A cached JWKS must turn over within the time a next key is published before it signs.
     problems.push(`JWKS_MAX_AGE: must be less than KEY_ROTATION_INTERVAL (${config.keys.rotationInterval} s)`);
+  }
+  const accentContrast = contrastRatio(config.brand.primaryColor, '#ffffff');
+  if (accentContrast < WCAG_AA_NORMAL_TEXT) {
+    // Buttons show white text on the accent colour: a light colour would make them unreadable.
+    problems.push(`BRAND_PRIMARY_COLOR: white text on ${config.brand.primaryColor} has a contrast of ${accentContrast.toFixed(2)}:1, below the ${WCAG_AA_NORMAL_TEXT}:1 WCAG AA needs; choose a darker colour`);
   }
   if (config.outboundTestCaFile && config.env !== 'test') {
     // It turns off the outbound address check (checklist C5): never outside a test run.

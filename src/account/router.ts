@@ -14,6 +14,8 @@ import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
+import { translateServiceMessage, type Translate } from '../i18n/translator.js';
+import type { MessageKey } from '../i18n/messages/index.js';
 import { describeScopes } from '../interactions/scope-descriptions.js';
 import type { Logger } from '../logger.js';
 import { changeOwnPasswordInput, type AccountService } from '../services/accounts.js';
@@ -62,12 +64,12 @@ const signInState = z.object({ state: z.string().max(100), next: z.string().max(
 const sessionForm = z.object({ csrf: z.string().max(100), session: z.string().min(1).max(100) });
 const appForm = z.object({ csrf: z.string().max(100), client: z.string().min(1).max(200) });
 
-const NOTICES: Record<string, string> = {
-  password: 'Your password was changed. Every other session was signed out.',
-  'totp-off': 'Two-step verification is off. Every other session was signed out.',
-  'session-ended': 'That session was signed out.',
-  'sessions-ended': 'Every other session was signed out.',
-  'app-removed': 'The application no longer has access to your account. It will ask you again if you use it.',
+const NOTICES: Record<string, MessageKey> = {
+  password: 'account.notice.password',
+  'totp-off': 'account.notice.totp-off',
+  'session-ended': 'account.notice.session-ended',
+  'sessions-ended': 'account.notice.sessions-ended',
+  'app-removed': 'account.notice.app-removed',
 };
 
 /** A time for people to read, the same on every server: "2025-01-31 14:05 UTC". */
@@ -183,21 +185,22 @@ export function createAccountRouter(deps: AccountDeps): Router {
   }
 
   /** The applications the user let in, with what each may do in plain words. */
-  async function appsOf(current: SignedIn) {
+  async function appsOf(current: SignedIn, t: Translate) {
     const apps = (await accounts.connectedApps(current.user.id)).filter((app) => app.client_id !== ACCOUNT_CLIENT_ID);
     return Promise.all(apps.map(async (app) => ({
       clientId: app.client_id,
       ...(await clientLabel(app.client_id)),
       since: readableTime(app.since),
-      descriptions: describeScopes(app.scopes),
+      descriptions: describeScopes(app.scopes, t),
     })));
   }
 
   async function renderOverview(ctx: Context, current: SignedIn, extra: { notice?: string; passwordError?: string } = {}, status = 200) {
     const status2fa = await mfa.status(current.user.id);
-    const [sessions, apps] = await Promise.all([sessionsOf(current), appsOf(current)]);
+    const t = render.translator(ctx);
+    const [sessions, apps] = await Promise.all([sessionsOf(current), appsOf(current, t)]);
     render(ctx, 'account', {
-      title: 'Your account',
+      title: t('account.title'),
       csrf: csrf.tokenFor(current.sessionUid),
       email: current.user.email,
       username: current.user.username,
@@ -214,7 +217,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
   async function renderSetup(ctx: Context, current: SignedIn, error?: string, status = 200) {
     const enrolment = await mfa.beginEnrolment(current.user.id, actorOf(ctx, current));
     render(ctx, 'account-totp', {
-      title: 'Set up an authenticator app',
+      title: render.translator(ctx)('totp.title'),
       csrf: csrf.tokenFor(current.sessionUid),
       qr: enrolment.qrDataUrl,
       // Grouped in fours for typing; authenticator apps ignore the spaces.
@@ -223,14 +226,16 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }, status);
   }
 
-  function renderCodes(ctx: Context, current: SignedIn, codes: string[], heading: string) {
-    render(ctx, 'account-codes', { title: 'Recovery codes', heading, codes, email: current.user.email });
+  function renderCodes(ctx: Context, current: SignedIn, codes: string[], heading: MessageKey) {
+    const t = render.translator(ctx);
+    render(ctx, 'account-codes', { title: t('codes.title'), heading: t(heading), codes, email: current.user.email });
   }
 
   router.get('/', async (ctx) => {
     const current = await requireUser(ctx, ACCOUNT_PATH);
     if (!current) return;
-    const notice = typeof ctx.query['done'] === 'string' ? NOTICES[ctx.query['done']] : undefined;
+    const done = ctx.query['done'];
+    const notice = typeof done === 'string' && Object.hasOwn(NOTICES, done) ? render.translator(ctx)(NOTICES[done]!) : undefined;
     await renderOverview(ctx, current, notice ? { notice } : {});
   });
 
@@ -254,11 +259,12 @@ export function createAccountRouter(deps: AccountDeps): Router {
       throw new AppError('invalid_input', 'This sign-in did not start here, or took too long.');
     }
     if (!code) {
+      const t = render.translator(ctx);
       render(ctx, 'error', {
-        title: 'Not signed in',
-        heading: 'You are not signed in',
-        message: 'The sign-in was cancelled or did not complete.',
-        hint: 'Open your account page to try again.',
+        title: t('account.notSignedInTitle'),
+        heading: t('account.notSignedInHeading'),
+        message: t('account.notSignedInMessage'),
+        hint: t('account.notSignedInHint'),
       }, 400);
       return;
     }
@@ -271,10 +277,14 @@ export function createAccountRouter(deps: AccountDeps): Router {
     if (!current) return;
     const form = readForm(ctx, passwordForm, current);
     const input = { current_password: form.current_password, new_password: form.new_password };
+    const t = render.translator(ctx);
     const passwordError = (error: unknown) => {
       if (!(error instanceof AppError) || error.code !== 'invalid_input') throw error;
       const field = error.fields[0];
-      return renderOverview(ctx, current, { passwordError: field?.field === 'new_password' ? `The new password ${field.message}.` : error.message }, 400);
+      const message = field?.field === 'new_password'
+        ? t('service.newPassword', { reason: translateServiceMessage(t, field.message) })
+        : translateServiceMessage(t, error.message);
+      return renderOverview(ctx, current, { passwordError: message }, 400);
     };
     // The new password's rules first: refusing it checks no password, so it counts nothing.
     try {
@@ -292,7 +302,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     if (verdict.refused) {
       await deps.securityEvents.record({ ...event, action: 'login.refused', details: { ...event.details, reason: verdict.reason } });
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      await renderOverview(ctx, current, { passwordError: tooManyAttempts(verdict.retryAfterSeconds) }, 429);
+      await renderOverview(ctx, current, { passwordError: tooManyAttempts(t, verdict.retryAfterSeconds) }, 429);
       return;
     }
     try {
@@ -339,10 +349,10 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }
     const codes = await mfa.confirmEnrolment(current.user.id, form.code, actorOf(ctx, current), current.sessionUid);
     if (!codes) {
-      await renderSetup(ctx, current, 'That code is not valid. Check the time on your phone and enter the current code.', 400);
+      await renderSetup(ctx, current, render.translator(ctx)('totp.badCode'), 400);
       return;
     }
-    renderCodes(ctx, current, codes, 'Two-step verification is on');
+    renderCodes(ctx, current, codes, 'codes.headingOn');
   });
 
   router.post('/recovery-codes', async (ctx) => {
@@ -353,7 +363,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       sendToSignIn(ctx, ACCOUNT_PATH, true);
       return;
     }
-    renderCodes(ctx, current, await mfa.regenerateRecoveryCodes(current.user.id, actorOf(ctx, current), current.sessionUid), 'New recovery codes');
+    renderCodes(ctx, current, await mfa.regenerateRecoveryCodes(current.user.id, actorOf(ctx, current), current.sessionUid), 'codes.headingNew');
   });
 
   router.post('/totp/disable', async (ctx) => {
@@ -412,26 +422,27 @@ function pageErrors(deps: AccountDeps) {
       await next();
     } catch (error) {
       const status = error instanceof AppError ? error.status : isDatabaseUnavailable(error) ? 503 : statusOf(error);
+      const t = deps.render.translator(ctx);
       if (status >= 500) {
         if (status === 503) ctx.set('Retry-After', '5');
         else deps.logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'account page failed');
         deps.render(ctx, 'error', {
-          title: 'Something went wrong',
-          heading: 'Something went wrong',
-          message: 'Gatehouse could not complete this step. Nothing was changed.',
-          hint: 'Try again in a moment.',
+          title: t('error.faultTitle'),
+          heading: t('error.faultHeading'),
+          message: t('error.faultMessage'),
+          hint: t('error.faultHint'),
         }, status);
         return;
       }
-      const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
-      deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back to your account page and try again.' }, status);
+      const message = error instanceof AppError ? translateServiceMessage(t, error.message) : status === 413 ? t('error.tooLarge') : t('error.malformed');
+      deps.render(ctx, 'error', { title: t('error.refusedTitle'), heading: t('error.refusedHeading'), message, hint: t('error.goBackAccount') }, status);
     }
   };
 }
 
-function tooManyAttempts(seconds: number): string {
-  const wait = seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
-  return `Too many wrong passwords. Try again in ${wait}.`;
+function tooManyAttempts(t: Translate, seconds: number): string {
+  const wait = seconds < 90 ? t('time.seconds', { count: seconds }) : t('time.minutes', { count: Math.ceil(seconds / 60) });
+  return t('account.tooManyPasswords', { wait });
 }
 
 function statusOf(error: unknown): number {

@@ -23,7 +23,7 @@ export async function withGatehouse<T>(task: (context: CliContext) => Promise<T>
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   try {
     await migrate(db);
-    const gatehouse = await createGatehouse({ config, db, secrets, logger, render: createRenderer({ cache: false }) });
+    const gatehouse = await createGatehouse({ config, db, secrets, logger, render: createRenderer({ cache: false, brand: config.brand }) });
     try {
       return await task({ ...gatehouse, db });
     } finally {

@@ -73,21 +73,22 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       logRefusal(ctx, decision);
       ctx.set('Cache-Control', 'no-store');
       // Browser endpoints get a page, the others an OAuth-style JSON error.
+      const t = options.render.translator(ctx);
       if (ctx.path === '/device') {
         options.render(ctx, 'error', {
-          title: 'Too many attempts',
-          heading: 'Too many attempts',
-          message: 'Too many device codes have been entered from your network.',
-          hint: `Wait ${decision.resetSeconds} seconds, then enter the code again.`,
+          title: t('error.tooManyTitle'),
+          heading: t('error.tooManyTitle'),
+          message: t('error.tooManyDeviceCodes'),
+          hint: t('error.waitThenCode', { seconds: decision.resetSeconds }),
         }, 429);
         return;
       }
       if (ctx.path.startsWith('/interaction/') || (ctx.path === '/auth' && ctx.accepts('json', 'html') === 'html')) {
         options.render(ctx, 'error', {
-          title: 'Too many attempts',
-          heading: 'Too many attempts',
-          message: 'There have been too many sign-in requests from your network.',
-          hint: `Wait ${decision.resetSeconds} seconds, then try again.`,
+          title: t('error.tooManyTitle'),
+          heading: t('error.tooManyTitle'),
+          message: t('error.tooManySignIns'),
+          hint: t('error.waitThenRetry', { seconds: decision.resetSeconds }),
         }, 429);
         return;
       }

@@ -62,8 +62,19 @@ export function createMetrics() {
     registers: [registry],
   });
 
+  const securityEvents = new Counter({
+    name: 'gatehouse_security_events_total',
+    help: 'Security events by action: login.failure, login.locked (lockouts), login.refused, grant.revoked, …',
+    labelNames: ['action'],
+    registers: [registry],
+  });
+
   return {
     registry,
+
+    securityEvent(action: string): void {
+      securityEvents.inc({ action });
+    },
 
     /** Times and counts every request; mount first. */
     async middleware(ctx: Context, next: Next): Promise<void> {

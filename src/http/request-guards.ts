@@ -20,7 +20,7 @@ export function rejectMalformedQuery(render: Renderer, options: { handledBelow?:
       return;
     }
     if (BROWSER_PATHS.test(ctx.path)) {
-      const page = describeProtocolError('invalid_request');
+      const page = describeProtocolError('invalid_request', render.translator(ctx));
       render(ctx, 'error', { title: page.heading, ...page }, 400);
       return;
     }
@@ -104,7 +104,7 @@ const ROUTE_WORDS = new Set([
   '.well-known', 'openid-configuration', 'jwks', 'auth', 'token', 'introspection', 'revocation', 'me', 'reg', 'session',
   'end', 'confirm', 'success', 'interaction', 'login', 'abort', 'mfa', 'mfa-unavailable', 'passkey', 'options', 'verify',
   'second-factor', 'account', 'callback', 'sign-in-again', 'totp', 'disable', 'recovery-codes', 'passkeys', 'password',
-  'forgot', 'reset', 'email', 'healthz', 'readyz', 'metrics', 'assets', 'webauthn.js', 'device', 'request', 'backchannel',
+  'forgot', 'reset', 'email', 'healthz', 'readyz', 'metrics', 'assets', 'webauthn.js', 'device', 'request', 'backchannel', 'language',
 ]);
 
 /**

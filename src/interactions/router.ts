@@ -20,6 +20,7 @@ import type { ApiRecord } from '../stores/apis.js';
 import { throttleSubject, type LoginThrottle } from '../security/login-throttle.js';
 import { PASSWORD_MAX_BYTES } from '../services/passwords.js';
 import type { SecurityEvents } from '../services/security-events.js';
+import { translateServiceMessage, type Translate } from '../i18n/translator.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
 import { createSecondFactor } from './second-factor.js';
@@ -46,8 +47,6 @@ export interface InteractionDeps {
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
-
-const GENERIC_LOGIN_FAILURE = 'The email, username or password is incorrect.';
 
 const loginForm = z.object({
   csrf: z.string().max(100),
@@ -76,6 +75,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   async function load(ctx: Context): Promise<Details> {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params['uid']) throw new oidcErrors.SessionNotFound('interaction cookie does not match the URL');
+    // The pages of this sign-in speak the language the application asked for (ui_locales).
+    ctx.state.uiLocales = details.params['ui_locales'];
     return details;
   }
 
@@ -108,18 +109,19 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   }
 
   /** What each API scope asked for means, in the API's own words where it gave them. */
-  async function describeResourceScopes(details: Details): Promise<string[]> {
+  async function describeResourceScopes(ctx: Context, details: Details): Promise<string[]> {
+    const t = render.translator(ctx);
     const missing = (details.prompt.details as { missingResourceScopes?: Record<string, string[]> }).missingResourceScopes ?? {};
     const descriptions: string[] = [];
     for (const [indicator, scopes] of Object.entries(missing)) {
       if (indicator === deps.adminAudience) {
-        descriptions.push(...describeScopes(scopes));
+        descriptions.push(...describeScopes(scopes, t));
         continue;
       }
       const api = await deps.findApi(indicator);
       for (const scope of scopes) {
         const described = api?.scopes.find((defined) => defined.name === scope)?.description;
-        descriptions.push(described || `Use the “${scope}” permission of ${api?.name ?? indicator}`);
+        descriptions.push(described || t('scope.ofApi', { scope, api: api?.name ?? indicator }));
       }
     }
     return descriptions;
@@ -166,7 +168,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
   function renderLogin(ctx: Context, details: Details, name: string, extra: { error?: string; login?: string }, status = 200) {
     render(ctx, 'login', {
-      title: 'Sign in',
+      title: render.translator(ctx)('login.title'),
       uid: details.uid,
       csrf: csrf.tokenFor(details.uid),
       clientName: name,
@@ -212,8 +214,9 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       }
       const missing = missingScopes(details);
       const user = details.session?.accountId ? await accounts.findById(details.session.accountId) : undefined;
+      const t = render.translator(ctx);
       render(ctx, 'consent', {
-        title: 'Allow access',
+        title: t('consent.title'),
         uid: details.uid,
         csrf: csrf.tokenFor(details.uid),
         clientName: client.name,
@@ -221,10 +224,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         // A client that registered itself has not been reviewed by an administrator.
         unverified: client.dynamic,
         descriptions: [
-          ...describeScopes(missing.length ? missing : requestedScopes(details).filter(isOidcScope)),
-          ...(await describeResourceScopes(details)),
+          ...describeScopes(missing.length ? missing : requestedScopes(details).filter(isOidcScope), t),
+          ...(await describeResourceScopes(ctx, details)),
         ],
-        accountLabel: user?.email ?? 'your account',
+        accountLabel: user?.email ?? t('consent.yourAccount'),
       });
       return;
     }
@@ -252,7 +255,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       const { name } = await clientInfo(details);
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
       // The same words whether or not an account has this name: names without one lock too.
-      renderLogin(ctx, details, name, { error: tooManyAttemptsMessage(verdict.retryAfterSeconds), login: form.login }, 429);
+      renderLogin(ctx, details, name, { error: tooManyAttemptsMessage(render.translator(ctx), verdict.retryAfterSeconds), login: form.login }, 429);
       return;
     }
     const user = form.login.trim() && form.password ? await accounts.authenticate(form.login, form.password) : undefined;
@@ -265,7 +268,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       }
       const { name } = await clientInfo(details);
       // 400, not 401: a form login has no WWW-Authenticate challenge to offer (RFC 9110 §15.5.2).
-      renderLogin(ctx, details, name, { error: GENERIC_LOGIN_FAILURE, login: form.login }, 400);
+      renderLogin(ctx, details, name, { error: render.translator(ctx)('login.incorrect'), login: form.login }, 400);
       return;
     }
     await deps.loginThrottle.succeeded(subject, ctx.ip);
@@ -304,9 +307,9 @@ function requestOrigin(ctx: Context) {
   return { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, requestId: ctx.state.requestId as string | undefined };
 }
 
-function tooManyAttemptsMessage(seconds: number): string {
-  const wait = seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
-  return `Too many failed sign-in attempts. Try again in ${wait}.`;
+function tooManyAttemptsMessage(t: Translate, seconds: number): string {
+  const wait = seconds < 90 ? t('time.seconds', { count: seconds }) : t('time.minutes', { count: Math.ceil(seconds / 60) });
+  return t('login.tooMany', { wait });
 }
 
 function requestedScopes(details: Details): string[] {
@@ -327,34 +330,35 @@ function pageErrors(deps: InteractionDeps) {
       await next();
     } catch (error) {
       const status = statusOf(error);
+      const t = deps.render.translator(ctx);
       deps.logger.debug({ err: error, status, path: ctx.path }, 'interaction refused');
       if (status === 503) {
         ctx.set('Retry-After', '5');
         deps.render(ctx, 'error', {
-          title: 'Busy',
-          heading: 'Gatehouse is busy',
-          message: error instanceof AppError ? error.message : 'Too many requests are being processed.',
-          hint: 'Wait a few seconds and try again.',
+          title: t('error.busyTitle'),
+          heading: t('error.busyHeading'),
+          message: error instanceof AppError ? translateServiceMessage(t, error.message) : t('error.busyMessage'),
+          hint: t('error.busyHint'),
         }, 503);
       } else if (status >= 500) {
         deps.logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'interaction failed');
         deps.render(ctx, 'error', {
-          title: 'Something went wrong',
-          heading: 'Something went wrong',
-          message: 'Gatehouse could not complete this step. Nothing was changed.',
-          hint: 'Try again in a moment.',
+          title: t('error.faultTitle'),
+          heading: t('error.faultHeading'),
+          message: t('error.faultMessage'),
+          hint: t('error.faultHint'),
         }, 500);
       } else if (error instanceof oidcErrors.OIDCProviderError) {
         // The interaction is unknown, expired, finished, or belongs to another browser.
         deps.render(ctx, 'error', {
-          title: 'Sign-in expired',
-          heading: 'This sign-in page has expired',
-          message: 'The sign-in took too long, was already completed, or was opened in another browser.',
-          hint: 'Go back to the application and start the sign-in again.',
+          title: t('error.expiredTitle'),
+          heading: t('error.expiredHeading'),
+          message: t('error.expiredMessage'),
+          hint: t('error.expiredHint'),
         }, 400);
       } else {
-        const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
-        deps.render(ctx, 'error', { title: 'Request refused', heading: 'That did not work', message, hint: 'Go back and try again.' }, status);
+        const message = error instanceof AppError ? translateServiceMessage(t, error.message) : status === 413 ? t('error.tooLarge') : t('error.malformed');
+        deps.render(ctx, 'error', { title: t('error.refusedTitle'), heading: t('error.refusedHeading'), message, hint: t('error.goBack') }, status);
       }
     }
   };

@@ -1,16 +1,23 @@
-// Plain-words descriptions of what each scope shares, for the consent page.
-const DESCRIPTIONS: Record<string, string> = {
-  openid: 'Know who you are (your account identifier)',
-  profile: 'See your profile: name, username, picture and locale',
-  email: 'See your email address and whether it is verified',
-  address: 'See your postal address',
-  phone: 'See your phone number',
-  roles: 'See the roles you hold',
-  offline_access: 'Stay connected when you are not using it (keep access until you revoke it)',
-  admin: 'Administer Gatehouse on your behalf: manage clients, users, roles and keys',
-  'admin:read': 'Read Gatehouse’s configuration on your behalf: clients, users, roles, keys and the audit trail',
+// Plain-words descriptions of what each scope shares, for the consent and account pages,
+// in the page's language (the `scope.*` messages).
+import type { MessageKey } from '../i18n/messages/index.js';
+import type { Translate } from '../i18n/translator.js';
+
+const DESCRIBED: Record<string, MessageKey> = {
+  openid: 'scope.openid',
+  profile: 'scope.profile',
+  email: 'scope.email',
+  address: 'scope.address',
+  phone: 'scope.phone',
+  roles: 'scope.roles',
+  offline_access: 'scope.offline_access',
+  admin: 'scope.admin',
+  'admin:read': 'scope.admin:read',
 };
 
-export function describeScopes(scopes: Iterable<string>): string[] {
-  return [...scopes].map((scope) => DESCRIPTIONS[scope] ?? `Use the “${scope}” permission`);
+export function describeScopes(scopes: Iterable<string>, t: Translate): string[] {
+  return [...scopes].map((scope) => {
+    const key = Object.hasOwn(DESCRIBED, scope) ? DESCRIBED[scope] : undefined;
+    return key ? t(key) : t('scope.other', { scope });
+  });
 }

@@ -110,7 +110,7 @@ export function createSecondFactor(deps: SecondFactorDeps) {
     const accountId = pendingOf(details)?.accountId ?? '';
     const [state, passkey, clientName] = await Promise.all([mfa.status(accountId), deps.hasPasskey(accountId), deps.clientName(details)]);
     render(ctx, 'mfa', {
-      title: 'Two-step verification',
+      title: render.translator(ctx)('mfa.title'),
       uid: details.uid,
       csrf: csrf.tokenFor(details.uid),
       clientName,
@@ -158,7 +158,7 @@ export function createSecondFactor(deps: SecondFactorDeps) {
       }
       if (mfaRequired) {
         render(ctx, 'mfa-required', {
-          title: 'Two-step verification required',
+          title: render.translator(ctx)('mfaRequired.title'),
           uid: details.uid,
           csrf: csrf.tokenFor(details.uid),
           clientName: await deps.clientName(details),
@@ -214,7 +214,8 @@ export function createSecondFactor(deps: SecondFactorDeps) {
           return;
         }
         const left = MAX_CODE_ATTEMPTS - attempt;
-        const error = `${form.method === 'recovery' ? 'That recovery code is not valid or was already used.' : 'That code is not valid.'} ${left} ${left === 1 ? 'attempt' : 'attempts'} left.`;
+        const t = render.translator(ctx);
+        const error = `${t(form.method === 'recovery' ? 'mfa.badRecoveryCode' : 'mfa.badCode')} ${t(left === 1 ? 'mfa.attemptLeft' : 'mfa.attemptsLeft', { count: left })}`;
         await renderCodePage(ctx, details, { error, recovery: form.method === 'recovery' }, 400);
       });
 

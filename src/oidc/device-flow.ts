@@ -6,6 +6,7 @@
 // the same layout, CSP and no-store headers as every other page.
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { Renderer } from '../http/views.js';
+import type { Translate } from '../i18n/translator.js';
 
 /**
  * 20 consonants, 8 characters: 20^8 ≈ 2.6e10 codes, no vowels (no words), no look-alike
@@ -18,24 +19,24 @@ type DeviceFlowFeature = NonNullable<NonNullable<Configuration['features']>['dev
 type DeviceCtx = KoaContextWithOIDC & { oidc: { session?: { state?: { secret?: string } } } };
 
 /** What went wrong, in words a person can act on; the error names are oidc-provider's. */
-function describe(err: Error | undefined, out: { error?: string } | undefined): string | undefined {
+function describe(t: Translate, err: Error | undefined, out: { error?: string } | undefined): string | undefined {
   if (!err && !out) return undefined;
   switch (err?.name) {
     case 'NoCodeError':
-      return 'Enter the code shown on your device.';
+      return t('device.noCode');
     case 'NotFoundError':
-      return 'That code is not valid. Check the code shown on your device and try again.';
+      return t('device.notFound');
     case 'ExpiredError':
-      return 'That code has expired. Start the sign-in again on your device to get a new code.';
+      return t('device.expired');
     case 'AlreadyUsedError':
-      return 'That code has already been used. Start the sign-in again on your device to get a new code.';
+      return t('device.used');
     case 'AbortedError':
-      return 'The sign-in was cancelled. Your device was not given access.';
+      return t('device.aborted');
     default:
   }
-  if (out?.error === 'invalid_request') return 'This form has expired. Enter the code again.';
-  if (out?.error === 'access_denied') return 'Access was denied. Your device was not given access.';
-  return `The sign-in could not continue. Start again on your device. (Error code: ${out?.error ?? 'server_error'})`;
+  if (out?.error === 'invalid_request') return t('device.formExpired');
+  if (out?.error === 'access_denied') return t('device.denied');
+  return t('device.other', { code: out?.error ?? 'server_error' });
 }
 
 /** The anti-forgery value oidc-provider put in its form (it is also in the session state). */
@@ -46,10 +47,11 @@ function xsrfOf(ctx: DeviceCtx, form: string): string {
 export function deviceFlowPages(render: Renderer): Pick<DeviceFlowFeature, 'userCodeInputSource' | 'userCodeConfirmSource' | 'successSource'> {
   return {
     async userCodeInputSource(ctx, form, out, err) {
-      const error = describe(err, out as { error?: string } | undefined);
+      const t = render.translator(ctx as never);
+      const error = describe(t, err, out as { error?: string } | undefined);
       const entered = (err as { userCode?: unknown } | undefined)?.userCode;
       render(ctx as never, 'device-code', {
-        title: 'Connect a device',
+        title: t('device.title'),
         action: ctx.oidc.urlFor('code_verification'),
         xsrf: xsrfOf(ctx as DeviceCtx, form),
         userCode: typeof entered === 'string' ? entered.slice(0, 32) : '',
@@ -59,7 +61,7 @@ export function deviceFlowPages(render: Renderer): Pick<DeviceFlowFeature, 'user
     },
     async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
       render(ctx as never, 'device-confirm', {
-        title: 'Connect a device',
+        title: render.translator(ctx as never)('device.title'),
         action: ctx.oidc.urlFor('code_verification'),
         xsrf: xsrfOf(ctx as DeviceCtx, form),
         // Posted back as entered; shown normalised (XXXX-XXXX) for comparison with the device.
@@ -70,7 +72,7 @@ export function deviceFlowPages(render: Renderer): Pick<DeviceFlowFeature, 'user
     },
     async successSource(ctx) {
       render(ctx as never, 'device-success', {
-        title: 'Device connected',
+        title: render.translator(ctx as never)('device.successTitle'),
         clientName: ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId,
       });
     },

@@ -169,7 +169,7 @@ export function createFrontchannelLogout(deps: { provider: Provider; payloads: P
     // oidc-provider): the frames load here first, then the page continues there.
     const clientName = oidc?.client?.clientName;
     ctx.remove('Location');
-    deps.render(ctx, 'logged-out', { title: 'Signed out', clientName, frames, continueTo: target.href, waitMs: INTERSTITIAL_WAIT_MS });
+    deps.render(ctx, 'logged-out', { title: deps.render.translator(ctx)('loggedOut.title'), clientName, frames, continueTo: target.href, waitMs: INTERSTITIAL_WAIT_MS });
     allowFrames(ctx, frames);
   }
 

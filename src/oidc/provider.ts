@@ -267,12 +267,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
-          render(ctx as never, 'logout', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
+          render(ctx as never, 'logout', { title: render.translator(ctx as never)('logout.title'), form, clientName: ctx.oidc.client?.clientName });
         },
         async postLogoutSuccessSource(ctx) {
           // Front-channel logout: the logout URIs of the clients just signed out, in iframes.
           const frames = (await frontchannel?.takeFrames(ctx as never)) ?? [];
-          render(ctx as never, 'logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName, frames });
+          render(ctx as never, 'logged-out', { title: render.translator(ctx as never)('loggedOut.title'), clientName: ctx.oidc.client?.clientName, frames });
           frontchannel?.allowFrames(ctx as never, frames);
         },
       },
@@ -425,7 +425,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         ctx.body = out;
         return;
       }
-      const page = describeProtocolError(out.error);
+      const page = describeProtocolError(out.error, render.translator(ctx as never));
       render(ctx as never, 'error', { title: page.heading, ...page }, ctx.status >= 400 ? ctx.status : 400);
     },
   };

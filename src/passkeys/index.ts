@@ -4,6 +4,7 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Csrf } from '../interactions/csrf.js';
+import type { Translate } from '../i18n/translator.js';
 import type { Logger } from '../logger.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import { ACR_MFA } from '../services/mfa.js';
@@ -28,6 +29,7 @@ export function mountPasskeys(koa: Koa, deps: {
   securityEvents: SecurityEvents;
   account?: AccountGate | undefined;
   secondFactor?: SecondFactorGate | undefined;
+  translator?: ((ctx: Koa.Context) => Translate) | undefined;
 }): PasskeyService {
   const passkeys = createPasskeyService({ stores: deps.services.stores, transaction: deps.services.transaction, issuer: deps.issuer, securityChanges: deps.services.securityChanges });
   const assets = createAssetRouter();

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { Csrf } from '../interactions/csrf.js';
+import { translateServiceMessage, type Translate } from '../i18n/translator.js';
 import type { Logger } from '../logger.js';
 // A user-verified passkey, or password + passkey, proves two factors.
 import { ACR_MFA } from '../services/mfa.js';
@@ -56,6 +57,8 @@ export interface PasskeyRouterDeps {
   securityEvents: SecurityEvents;
   account?: AccountGate | undefined;
   secondFactor?: SecondFactorGate | undefined;
+  /** The pages' translator: error_description is shown on the page, in its language. */
+  translator?: ((ctx: Context) => Translate) | undefined;
 }
 
 const credentialBody = z.object({ credential: z.unknown() }).strict();
@@ -70,7 +73,7 @@ export function createPasskeyRouter(deps: PasskeyRouterDeps): Router {
   const { provider, passkeys, csrf } = deps;
   const router = new Router();
 
-  router.use(['/interaction/:uid/passkey', '/account/passkeys'], jsonErrors(deps.logger));
+  router.use(['/interaction/:uid/passkey', '/account/passkeys'], jsonErrors(deps.logger, deps.translator));
   router.use(['/interaction/:uid/passkey', '/account/passkeys'], noStore);
   // The largest honest body is an attestation of a few KiB.
   router.use(['/interaction/:uid/passkey', '/account/passkeys'], bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
@@ -227,7 +230,7 @@ class ReauthenticationRequired extends AppError {
 }
 
 /** Errors become `{ error, error_description }` JSON with the error's status; faults a bare 500. */
-function jsonErrors(logger: Logger) {
+function jsonErrors(logger: Logger, translator?: (ctx: Context) => Translate) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -262,7 +265,7 @@ function jsonErrors(logger: Logger) {
         message = 'Something went wrong. Nothing was changed.';
       }
       ctx.status = status;
-      ctx.body = { error: code, error_description: message };
+      ctx.body = { error: code, error_description: translator ? translateServiceMessage(translator(ctx), message) : message };
     }
   };
 }

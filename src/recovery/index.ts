@@ -36,8 +36,8 @@ export function createRecovery(deps: {
   const { config, logger } = deps;
   const mailer = createMailer({ config, logger });
   const background = createBackground(logger);
-  const notifier = createRecoveryNotifier({ userTokens: deps.userTokens, mailer, issuer: config.issuer, logger });
-  const stopNotices = startSecurityNotices({ changes: deps.securityChanges, mailer, findUser: deps.findUser, background, issuer: config.issuer, logger });
+  const notifier = createRecoveryNotifier({ userTokens: deps.userTokens, mailer, issuer: config.issuer, logger, brandName: config.brand.name });
+  const stopNotices = startSecurityNotices({ changes: deps.securityChanges, mailer, findUser: deps.findUser, background, issuer: config.issuer, logger, brandName: config.brand.name });
   const router = createRecoveryRouter({
     userTokens: deps.userTokens,
     notifier,

@@ -7,18 +7,19 @@ import type { SecurityChangeKind } from '../services/security-changes.js';
 const escapeHtml = (value: string) =>
   value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
-function compose(to: string, subject: string, paragraphs: { before: string[]; link: string; after: string[] }): MailMessage {
+/** The product name (BRAND_NAME) ends every subject, so people can tell whose mail it is. */
+function compose(to: string, subject: string, brand: string, paragraphs: { before: string[]; link: string; after: string[] }): MailMessage {
   const text = [...paragraphs.before, paragraphs.link, ...paragraphs.after].join('\n\n');
   const html = [
     ...paragraphs.before.map((line) => `<p>${escapeHtml(line)}</p>`),
     `<p><a href="${escapeHtml(paragraphs.link)}">${escapeHtml(paragraphs.link)}</a></p>`,
     ...paragraphs.after.map((line) => `<p>${escapeHtml(line)}</p>`),
   ].join('\n');
-  return { to, subject, text: `${text}\n`, html };
+  return { to, subject: `${subject} (${brand})`, text: `${text}\n`, html };
 }
 
-export function passwordResetMessage(to: string, link: string, minutes: number): MailMessage {
-  return compose(to, 'Reset your password', {
+export function passwordResetMessage(to: string, link: string, minutes: number, brand = 'Gatehouse'): MailMessage {
+  return compose(to, 'Reset your password', brand, {
     before: [
       'Someone, hopefully you, asked to reset the password of the account with this email address.',
       `To choose a new password, open this link within ${minutes} minutes:`,
@@ -31,8 +32,8 @@ export function passwordResetMessage(to: string, link: string, minutes: number):
   });
 }
 
-export function verificationMessage(to: string, link: string, hours: number): MailMessage {
-  return compose(to, 'Confirm your email address', {
+export function verificationMessage(to: string, link: string, hours: number, brand = 'Gatehouse'): MailMessage {
+  return compose(to, 'Confirm your email address', brand, {
     before: [`To confirm that this address belongs to you, open this link within ${hours} hours:`],
     link,
     after: ['If you do not have an account with us, ignore this message.'],
@@ -64,7 +65,7 @@ export interface NoticeOrigin {
  * it came from, and never carries a secret (no code, token or password), so a mailbox
  * that leaks gives nothing away but the notice itself.
  */
-export function securityNoticeMessage(to: string, kind: SecurityChangeKind, at: Date, origin: NoticeOrigin, forgotLink: string): MailMessage {
+export function securityNoticeMessage(to: string, kind: SecurityChangeKind, at: Date, origin: NoticeOrigin, forgotLink: string, brand = 'Gatehouse'): MailMessage {
   const change = CHANGES[kind];
   const from = origin.byAdministrator
     ? ['The change was made by an administrator.']
@@ -73,7 +74,7 @@ export function securityNoticeMessage(to: string, kind: SecurityChangeKind, at: 
         // A header the browser chose: cut short, and only ever shown as text.
         ...(origin.userAgent ? [`Browser: ${origin.userAgent.slice(0, 200)}`] : []),
       ];
-  return compose(to, change.subject, {
+  return compose(to, change.subject, brand, {
     before: [change.what, `When: ${at.toUTCString()}`, ...from, 'If this was you, there is nothing more to do.', 'If this was not you, reset your password now:'],
     link: forgotLink,
     after: ['Then check the two-step verification and passkeys on your account page.'],

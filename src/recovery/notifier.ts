@@ -15,7 +15,7 @@ export interface VerificationSent {
 
 export type RecoveryNotifier = ReturnType<typeof createRecoveryNotifier>;
 
-export function createRecoveryNotifier(deps: { userTokens: UserTokenService; mailer: Mailer | undefined; issuer: string; logger: Logger }) {
+export function createRecoveryNotifier(deps: { userTokens: UserTokenService; mailer: Mailer | undefined; issuer: string; logger: Logger; brandName?: string }) {
   const { userTokens, mailer, issuer, logger } = deps;
   const link = (path: string, token: string) => `${issuer}${path}?token=${token}`;
 
@@ -31,7 +31,7 @@ export function createRecoveryNotifier(deps: { userTokens: UserTokenService; mai
         logger.info({ event: 'password_reset.unknown_address', requestId: actor.requestId }, 'password reset asked for an address with no enabled account');
         return;
       }
-      await mailer.send(passwordResetMessage(issued.email, link('/password/reset', issued.token), TOKEN_LIFETIME_SECONDS.password_reset / 60));
+      await mailer.send(passwordResetMessage(issued.email, link('/password/reset', issued.token), TOKEN_LIFETIME_SECONDS.password_reset / 60, deps.brandName));
       logger.info({ event: 'password_reset.sent', userId: issued.userId, requestId: actor.requestId }, 'password reset link sent');
     },
 
@@ -40,7 +40,7 @@ export function createRecoveryNotifier(deps: { userTokens: UserTokenService; mai
       if (!mailer) throw new AppError('unavailable', 'Mail is not configured on this server (SMTP_URL).');
       const issued = await userTokens.requestEmailVerification(userId, actor);
       try {
-        await mailer.send(verificationMessage(issued.email, link('/email/verify', issued.token), TOKEN_LIFETIME_SECONDS.email_verification / 3600));
+        await mailer.send(verificationMessage(issued.email, link('/email/verify', issued.token), TOKEN_LIFETIME_SECONDS.email_verification / 3600, deps.brandName));
       } catch (error) {
         logger.warn({ err: error, userId, requestId: actor.requestId }, 'verification mail failed');
         throw new AppError('unavailable', 'The verification email could not be sent; try again later.');

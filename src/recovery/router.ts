@@ -10,6 +10,7 @@ import { AppError } from '../errors.js';
 import { networkOf } from '../security/login-throttle.js';
 import type { LimitRule, RateLimits } from '../security/rate-limits.js';
 import type { Renderer } from '../http/views.js';
+import { translateServiceMessage } from '../i18n/translator.js';
 import type { Logger } from '../logger.js';
 import { normalizeEmail } from '../services/accounts.js';
 import { TOKEN_LIFETIME_SECONDS, type TokenOutcome, type UserTokenService } from '../services/user-tokens.js';
@@ -76,40 +77,43 @@ export function createRecoveryRouter(deps: RecoveryDeps): Router {
     return parsed.success ? parsed.data.token : undefined;
   }
 
-  const requestNewLink = { href: '/password/forgot', label: 'Request a new link' };
-
   function refuseLink(ctx: Context, outcome: TokenOutcome, purpose: 'reset' | 'verify') {
-    const retry = purpose === 'reset' ? { link: requestNewLink } : { hint: 'Ask for a new confirmation email.' };
+    const t = render.translator(ctx);
+    const retry = purpose === 'reset' ? { link: { href: '/password/forgot', label: t('link.newLink') } } : { hint: t('link.newMail') };
     if (outcome.status === 'address_changed') {
       notice(ctx, 400, {
-        heading: 'This link is for another address',
-        message: 'The link was sent to an email address that is no longer the one on the account.',
+        heading: t('link.otherAddressHeading'),
+        message: t('link.otherAddressMessage'),
         ...retry,
       });
       return;
     }
-    const lifetime = purpose === 'reset' ? `${TOKEN_LIFETIME_SECONDS.password_reset / 60} minutes` : `${TOKEN_LIFETIME_SECONDS.email_verification / 3600} hours`;
+    const lifetime = purpose === 'reset'
+      ? t('time.minutes', { count: TOKEN_LIFETIME_SECONDS.password_reset / 60 })
+      : t('link.hours', { count: TOKEN_LIFETIME_SECONDS.email_verification / 3600 });
     notice(ctx, 400, {
-      heading: 'This link no longer works',
-      message: `The link is not valid, was already used, or has expired. Each link works once, for ${lifetime}, and only the latest one sent works.`,
+      heading: t('link.deadHeading'),
+      message: t('link.deadMessage', { lifetime }),
       ...retry,
     });
   }
 
   function renderForgot(ctx: Context, data: { email?: string; error?: string; returnTo?: string | undefined }, status = 200) {
-    render(ctx, 'forgot-password', { title: 'Reset your password', csrf: csrf.tokenFor(ctx), email: data.email ?? '', error: data.error, returnTo: data.returnTo }, status);
+    render(ctx, 'forgot-password', { title: render.translator(ctx)('forgot.title'), csrf: csrf.tokenFor(ctx), email: data.email ?? '', error: data.error, returnTo: data.returnTo }, status);
   }
 
   function renderReset(ctx: Context, token: string, email: string, error?: string) {
-    render(ctx, 'reset-password', { title: 'Choose a new password', csrf: csrf.tokenFor(ctx), token, email, error }, error ? 400 : 200);
+    render(ctx, 'reset-password', { title: render.translator(ctx)('reset.title'), csrf: csrf.tokenFor(ctx), token, email, error }, error ? 400 : 200);
   }
 
-  const unavailable = (ctx: Context) =>
+  const unavailable = (ctx: Context) => {
+    const t = render.translator(ctx);
     notice(ctx, 503, {
-      heading: 'Password reset is not available',
-      message: 'This server cannot send email, so passwords cannot be reset from here.',
-      hint: 'Ask your administrator to set a new password for you.',
+      heading: t('forgot.unavailableHeading'),
+      message: t('forgot.unavailableMessage'),
+      hint: t('forgot.unavailableHint'),
     });
+  };
 
   const returnPath = (value: unknown) => (typeof value === 'string' && RETURN_PATH.test(value) ? value : undefined);
 
@@ -123,14 +127,15 @@ export function createRecoveryRouter(deps: RecoveryDeps): Router {
     const data = readForm(ctx, forgotForm);
     const returnTo = returnPath(data.return);
     const email = data.email.trim();
+    const t = render.translator(ctx);
     if (!z.email().max(254).safeParse(email).success) {
-      renderForgot(ctx, { email, returnTo, error: 'Enter the email address of your account.' }, 400);
+      renderForgot(ctx, { email, returnTo, error: t('forgot.enterEmail') }, 400);
       return;
     }
     const ipWait = await wait(perIp, networkOf(ctx.ip));
     if (ipWait !== undefined) {
       ctx.set('Retry-After', String(ipWait));
-      notice(ctx, 429, { heading: 'Too many requests', message: 'Too many password resets were asked for from your network.', hint: `Try again in ${Math.ceil(ipWait / 60)} minutes.` });
+      notice(ctx, 429, { heading: t('forgot.tooManyHeading'), message: t('forgot.tooManyMessage'), hint: t('forgot.tooManyHint', { minutes: Math.ceil(ipWait / 60) }) });
       return;
     }
     // From here the answer is the same whether or not the address has an account; the
@@ -142,10 +147,10 @@ export function createRecoveryRouter(deps: RecoveryDeps): Router {
       logger.info({ event: 'password_reset.address_limited', requestId: ctx.state.requestId }, 'password reset not sent: too many for this address');
     }
     notice(ctx, 200, {
-      heading: 'Check your email',
-      message: `If an account exists for that address, we have sent it a link to choose a new password. The link works for ${TOKEN_LIFETIME_SECONDS.password_reset / 60} minutes.`,
-      hint: 'No email? Check your spam folder, or make sure you typed the address of your account.',
-      ...(returnTo ? { link: { href: returnTo, label: 'Back to sign in' } } : {}),
+      heading: t('forgot.sentHeading'),
+      message: t('forgot.sentMessage', { minutes: TOKEN_LIFETIME_SECONDS.password_reset / 60 }),
+      hint: t('forgot.sentHint'),
+      ...(returnTo ? { link: { href: returnTo, label: t('forgot.back') } } : {}),
     });
   });
 
@@ -158,38 +163,38 @@ export function createRecoveryRouter(deps: RecoveryDeps): Router {
 
   router.post('/password/reset', errors, form, async (ctx) => {
     const data = readForm(ctx, resetForm);
+    const t = render.translator(ctx);
     const outcome = await userTokens.check(data.token, 'password_reset');
     if (outcome.status !== 'valid') return refuseLink(ctx, outcome, 'reset');
-    if (data.password !== data.confirm) return renderReset(ctx, data.token, outcome.email, 'The two passwords do not match.');
+    if (data.password !== data.confirm) return renderReset(ctx, data.token, outcome.email, t('reset.mismatch'));
     let result: TokenOutcome;
     try {
       result = await userTokens.resetPassword(data.token, data.password, actorOf(ctx));
     } catch (error) {
       // The password rules (length, blocklist…) speak for themselves; the link still works.
       if (error instanceof AppError && error.code === 'invalid_input') {
-        return renderReset(ctx, data.token, outcome.email, `The new password ${error.fields[0]?.message ?? 'is not allowed'}.`);
+        const reason = error.fields[0]?.message;
+        return renderReset(ctx, data.token, outcome.email, t('service.newPassword', { reason: reason ? translateServiceMessage(t, reason) : t('service.passwordNotAllowed') }));
       }
       throw error;
     }
     if (result.status !== 'valid') return refuseLink(ctx, result, 'reset');
-    notice(ctx, 200, {
-      heading: 'Your password has been changed',
-      message: 'You have been signed out everywhere. Go back to the application you were using and sign in with your new password.',
-    });
+    notice(ctx, 200, { heading: t('reset.doneHeading'), message: t('reset.doneMessage') });
   });
 
   router.get('/email/verify', errors, async (ctx) => {
     const token = readToken(ctx);
     const outcome = await userTokens.check(token, 'email_verification');
     if (outcome.status !== 'valid') return refuseLink(ctx, outcome, 'verify');
-    render(ctx, 'verify-email', { title: 'Confirm your email address', csrf: csrf.tokenFor(ctx), token, email: outcome.email });
+    render(ctx, 'verify-email', { title: render.translator(ctx)('verify.title'), csrf: csrf.tokenFor(ctx), token, email: outcome.email });
   });
 
   router.post('/email/verify', errors, form, async (ctx) => {
     const data = readForm(ctx, tokenForm);
     const outcome = await userTokens.verifyEmail(data.token, actorOf(ctx));
     if (outcome.status !== 'valid') return refuseLink(ctx, outcome, 'verify');
-    notice(ctx, 200, { heading: 'Email address confirmed', message: `${outcome.email} is confirmed. You can close this window.` });
+    const t = render.translator(ctx);
+    notice(ctx, 200, { heading: t('verify.doneHeading'), message: t('verify.doneMessage', { email: outcome.email }) });
   });
 
   return router;
@@ -202,18 +207,19 @@ function pageErrors(render: Renderer, logger: Logger) {
       await next();
     } catch (error) {
       const status = statusOf(error);
+      const t = render.translator(ctx);
       const page = (code: number, heading: string, message: string, hint?: string) =>
         render(ctx, 'notice', { title: heading, heading, message, hint, error: true, reference: true }, code);
       if (status === 503) {
         ctx.set('Retry-After', '5');
-        page(503, 'Gatehouse is busy', error instanceof AppError ? error.message : 'Too many requests are being processed.', 'Wait a few seconds and try again.');
+        page(503, t('error.busyHeading'), error instanceof AppError ? translateServiceMessage(t, error.message) : t('error.busyMessage'), t('error.busyHint'));
       } else if (status >= 500) {
         logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'recovery page failed');
-        page(500, 'Something went wrong', 'This step could not be completed. Nothing was changed.', 'Try again in a moment.');
+        page(500, t('error.faultHeading'), t('error.faultMessageStep'), t('error.faultHint'));
       } else {
         logger.debug({ err: error, status, path: ctx.path }, 'recovery page refused');
-        const message = error instanceof AppError ? error.message : status === 413 ? 'The form was too large.' : 'The form was incomplete or malformed.';
-        page(status, status === 403 ? 'This form has expired' : 'That did not work', message, 'Go back, reload the page and try again.');
+        const message = error instanceof AppError ? translateServiceMessage(t, error.message) : status === 413 ? t('error.tooLarge') : t('error.malformed');
+        page(status, status === 403 ? t('error.formExpiredHeading') : t('error.refusedHeading'), message, t('error.goBackReload'));
       }
     }
   };

@@ -17,6 +17,7 @@ export function startSecurityNotices(deps: {
   background: Background;
   issuer: string;
   logger: Logger;
+  brandName?: string;
 }): () => void {
   const { mailer, logger } = deps;
   if (!mailer) return () => {};
@@ -30,7 +31,7 @@ export function startSecurityNotices(deps: {
       byAdministrator,
       ip: change.actor.ip,
       userAgent: change.actor.userAgent,
-    }, `${deps.issuer}/password/forgot`);
+    }, `${deps.issuer}/password/forgot`, deps.brandName);
     await mailer!.send(message);
     logger.info({ event: 'security_notice.sent', kind: change.kind, userId: user.id, requestId: change.actor.requestId }, 'security notice sent');
   }

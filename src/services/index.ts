@@ -96,7 +96,7 @@ export function createServices(deps: { config: Config; db: Database; secrets: Se
     endedSessions,
     lockouts: createLockoutService({ throttle: loginThrottle, findUser: (reference) => accounts.find(reference), audit: stores.audit }),
     userTokens: createUserTokenService({ stores, transaction, passwords, securityChanges }),
-    mfa: createMfaService({ stores, transaction, secretBox, counters, securityChanges }),
+    mfa: createMfaService({ stores, transaction, secretBox, counters, securityChanges, issuerLabel: config.brand.name }),
     clients,
     roles: createRoleService({ stores, transaction, onClientChanged: announceClientChange }),
     audit: createAuditService({ stores }),

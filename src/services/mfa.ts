@@ -16,7 +16,7 @@ import type { Stores, Transaction } from './transaction.js';
 export const ACR_PASSWORD = 'urn:gatehouse:acr:pwd';
 export const ACR_MFA = 'urn:gatehouse:acr:mfa';
 
-/** The issuer shown in authenticator apps. */
+/** The issuer shown in authenticator apps, unless BRAND_NAME says otherwise. */
 const ISSUER_LABEL = 'Gatehouse';
 const PERIOD_SECONDS = 30;
 /** One step either way: clocks drift, but a wider window only helps a guesser. */
@@ -42,7 +42,7 @@ export interface MfaStatus {
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
-export function createMfaService(deps: { stores: Stores; transaction: Transaction; secretBox: SecretBox; counters: Counters; now?: () => number; securityChanges?: SecurityChanges }) {
+export function createMfaService(deps: { stores: Stores; transaction: Transaction; secretBox: SecretBox; counters: Counters; now?: () => number; securityChanges?: SecurityChanges; issuerLabel?: string }) {
   const { stores, transaction, secretBox } = deps;
   const now = deps.now ?? Date.now;
 
@@ -53,7 +53,7 @@ export function createMfaService(deps: { stores: Stores; transaction: Transactio
   }
 
   function totpFor(secret: Secret, email: string): TOTP {
-    return new TOTP({ issuer: ISSUER_LABEL, label: email, algorithm: 'SHA1', digits: 6, period: PERIOD_SECONDS, secret });
+    return new TOTP({ issuer: deps.issuerLabel ?? ISSUER_LABEL, label: email, algorithm: 'SHA1', digits: 6, period: PERIOD_SECONDS, secret });
   }
 
   async function describe(secret: Secret, email: string): Promise<Enrolment> {

@@ -27,10 +27,11 @@ export interface SecurityEvent {
 
 export type SecurityEvents = ReturnType<typeof createSecurityEvents>;
 
-export function createSecurityEvents(deps: { audit: AuditStore; logger: Logger }) {
+export function createSecurityEvents(deps: { audit: AuditStore; logger: Logger; count?(action: string): void }) {
   return {
     async record(event: SecurityEvent): Promise<void> {
       const { action, userId, clientId, origin, details } = event;
+      deps.count?.(action);
       const target = event.target ?? { type: 'user', id: userId ?? 'unknown' };
       const level = action.endsWith('.success') ? 'info' : 'warn';
       deps.logger[level]({ event: action, userId, clientId, ip: origin.ip, userAgent: origin.userAgent, requestId: origin.requestId, ...details }, action);

@@ -51,6 +51,8 @@ describe('Prometheus metrics', () => {
     expect(delta('gatehouse_tokens_issued_total{grant_type="client_credentials"}')).toBe(1);
     expect(delta('gatehouse_logins_total{result="failure"}')).toBe(1);
     expect(delta('gatehouse_logins_total{result="success"}')).toBe(1);
+    expect(delta('gatehouse_security_events_total{action="login.failure"}')).toBe(1);
+    expect(delta('gatehouse_security_events_total{action="login.success"}')).toBe(1);
     expect(delta('gatehouse_http_requests_total{method="POST",route="/token",status="200"}')).toBe(1);
     expect(delta('gatehouse_http_requests_total{method="POST",route="/interaction/:uid/login",status="303"}')).toBe(1);
     expect(after).toMatch(/^gatehouse_http_request_duration_seconds_bucket\{/m);
