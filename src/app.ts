@@ -121,6 +121,13 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     findApi: (indicator) => services.apis.resolve(indicator),
   });
   koa.use(interactions.routes());
+  // Password reset and email verification (their pages and mail), made before the account
+  // pages, which mail a link to confirm a new address. It also mails the user a notice of
+  // each change to their password, sign-in factors or email address.
+  const recovery = createRecovery({
+    config, logger, render, userTokens: services.userTokens, cookieKey: deps.secrets.cookieKeys[0]!, rateLimits: services.rateLimits,
+    securityChanges: services.securityChanges, findUser: (id) => services.stores.users.findById(id),
+  });
   // The user's own account pages, signed in with the provider's browser session.
   const account = createAccountRouter({
     provider,
@@ -133,16 +140,12 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     // The current-password check is a sign-in attempt: same throttle, same events.
     loginThrottle: services.loginThrottle,
     securityEvents,
+    verificationMail: recovery.notifier,
   });
   koa.use(account.routes());
   koa.use(account.allowedMethods());
   koa.use(interactions.allowedMethods());
-  // Password reset and email verification pages (and their mail).
-  // It also mails the user a notice of each change to their password or sign-in factors.
-  const recovery = createRecovery({
-    config, logger, render, userTokens: services.userTokens, cookieKey: deps.secrets.cookieKeys[0]!, rateLimits: services.rateLimits,
-    securityChanges: services.securityChanges, findUser: (id) => services.stores.users.findById(id),
-  });
+  // Password reset and email verification pages (mounted below the account pages).
   koa.use(recovery.router.routes());
 
   const adminRouter = createAdminRouter({

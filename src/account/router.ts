@@ -2,9 +2,10 @@
 // password, and the second factor (authenticator app, recovery codes). They are
 // authenticated by Gatehouse's browser session, the one oidc-provider keeps; a browser
 // without one is sent through a normal sign-in of the built-in account client and comes
-// back. Changes to the password or the second factor need a recent sign-in; signing out
-// other sessions and taking access back from applications do not (undoing access is
-// always safe), but every form needs its CSRF token.
+// back. Changes to the password, the second factor or the email address need a recent
+// sign-in; editing the profile's names, signing out other sessions and taking access back
+// from applications do not (names grant nothing, undoing access is always safe), but
+// every form needs its CSRF token.
 import { createHash, randomBytes } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
@@ -18,7 +19,8 @@ import { translateServiceMessage, type Translate } from '../i18n/translator.js';
 import type { MessageKey } from '../i18n/messages/index.js';
 import { describeScopes } from '../interactions/scope-descriptions.js';
 import type { Logger } from '../logger.js';
-import { changeOwnPasswordInput, type AccountService } from '../services/accounts.js';
+import type { RecoveryNotifier } from '../recovery/notifier.js';
+import { changeOwnPasswordInput, ownEmailInput, ownProfileInput, OWN_PROFILE_FIELDS, type AccountService } from '../services/accounts.js';
 import type { MfaService } from '../services/mfa.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import { parseInput } from '../services/validation.js';
@@ -28,7 +30,7 @@ import type { UserRecord } from '../stores/users.js';
 import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, ACCOUNT_PATH } from './client.js';
 import type { AccountCsrf } from './csrf.js';
 
-/** A change to the password or the second factor needs a sign-in at most this old (checklist E8). */
+/** A change to the password, the second factor or the email address needs a sign-in at most this old (checklist E8). */
 export const RECENT_SIGN_IN_SECONDS = 10 * 60;
 /** The sign-in round trip must come back within this time. */
 const SIGN_IN_COOKIE_SECONDS = 30 * 60;
@@ -48,6 +50,14 @@ export interface AccountDeps {
    */
   loginThrottle: LoginThrottle;
   securityEvents: SecurityEvents;
+  /** Mails the link that confirms a new email address. */
+  verificationMail: Pick<RecoveryNotifier, 'enabled' | 'emailVerification'>;
+}
+
+/** What the profile and email forms show again when they are refused: the values sent, and a message per field. */
+interface FormState {
+  values: Record<string, string>;
+  errors: Record<string, string>;
 }
 
 interface SignedIn {
@@ -63,6 +73,10 @@ const codeForm = z.object({ csrf: z.string().max(100), code: z.string().max(64) 
 const signInState = z.object({ state: z.string().max(100), next: z.string().max(200) });
 const sessionForm = z.object({ csrf: z.string().max(100), session: z.string().min(1).max(100) });
 const appForm = z.object({ csrf: z.string().max(100), client: z.string().min(1).max(200) });
+// Lengths here only bound the request; the profile's own rules (ownProfileInput) come after.
+const formText = z.string().max(4096).optional();
+const profileForm = z.object({ csrf: z.string().max(100), name: formText, given_name: formText, family_name: formText, nickname: formText });
+const emailForm = z.object({ csrf: z.string().max(100), email: z.string().max(4096) });
 
 const NOTICES: Record<string, MessageKey> = {
   password: 'account.notice.password',
@@ -70,6 +84,9 @@ const NOTICES: Record<string, MessageKey> = {
   'session-ended': 'account.notice.session-ended',
   'sessions-ended': 'account.notice.sessions-ended',
   'app-removed': 'account.notice.app-removed',
+  profile: 'account.notice.profile',
+  email: 'account.notice.email',
+  'email-unsent': 'account.notice.email-unsent',
 };
 
 /** A time for people to read, the same on every server: "2025-01-31 14:05 UTC". */
@@ -195,7 +212,21 @@ export function createAccountRouter(deps: AccountDeps): Router {
     })));
   }
 
-  async function renderOverview(ctx: Context, current: SignedIn, extra: { notice?: string; passwordError?: string } = {}, status = 200) {
+  /** The profile form's values: the stored claims, or what was sent when it was refused. */
+  function profileOf(current: SignedIn, refused?: FormState): FormState {
+    const stored = Object.fromEntries(OWN_PROFILE_FIELDS.map((field) => {
+      const value = current.user.claims[field];
+      return [field, typeof value === 'string' ? value : ''];
+    }));
+    return refused ? { values: { ...stored, ...refused.values }, errors: refused.errors } : { values: stored, errors: {} };
+  }
+
+  async function renderOverview(
+    ctx: Context,
+    current: SignedIn,
+    extra: { notice?: string; passwordError?: string; profile?: FormState; email?: FormState } = {},
+    status = 200,
+  ) {
     const status2fa = await mfa.status(current.user.id);
     const t = render.translator(ctx);
     const [sessions, apps] = await Promise.all([sessionsOf(current), appsOf(current, t)]);
@@ -203,7 +234,10 @@ export function createAccountRouter(deps: AccountDeps): Router {
       title: t('account.title'),
       csrf: csrf.tokenFor(current.sessionUid),
       email: current.user.email,
+      emailVerified: current.user.emailVerified,
       username: current.user.username,
+      profile: profileOf(current, extra.profile),
+      emailForm: extra.email ?? { values: { email: '' }, errors: {} },
       totp: status2fa.totp,
       recoveryCodesLeft: status2fa.recoveryCodesLeft,
       notice: extra.notice,
@@ -269,6 +303,70 @@ export function createAccountRouter(deps: AccountDeps): Router {
       return;
     }
     ctx.redirect(safeNext(expected.next));
+    ctx.status = 303;
+  });
+
+  // The names the user's claims carry. Refused values come back on the page with a
+  // message by each field, in the page's language; nothing is stored then.
+  router.post('/profile', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const { csrf: _token, ...sent } = readForm(ctx, profileForm, current);
+    const parsed = ownProfileInput.safeParse(sent);
+    if (!parsed.success) {
+      const t = render.translator(ctx);
+      const errors: Record<string, string> = {};
+      for (const issue of parsed.error.issues) {
+        const field = String(issue.path[0] ?? '');
+        if (!errors[field]) errors[field] = issue.code === 'too_big' ? t('account.fieldTooLong', { count: Number(issue.maximum) }) : t('account.fieldInvalid');
+      }
+      const values = Object.fromEntries(Object.entries(sent).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+      await renderOverview(ctx, current, { profile: { values, errors } }, 400);
+      return;
+    }
+    await accounts.updateOwnProfile(current.user.id, parsed.data, actorOf(ctx, current));
+    ctx.redirect(`${ACCOUNT_PATH}?done=profile`);
+    ctx.status = 303;
+  });
+
+  // A new address: a recent sign-in first, as for the second factor, since whoever holds
+  // the address can reset the password once it is confirmed.
+  router.post('/email', async (ctx) => {
+    const current = await requireUser(ctx, ACCOUNT_PATH);
+    if (!current) return;
+    const form = readForm(ctx, emailForm, current);
+    if (!isRecent(current)) {
+      sendToSignIn(ctx, ACCOUNT_PATH, true);
+      return;
+    }
+    const t = render.translator(ctx);
+    const refuse = (message: string, status: number) => renderOverview(ctx, current, { email: { values: { email: form.email }, errors: { email: message } } }, status);
+    const parsed = ownEmailInput.safeParse({ email: form.email });
+    if (!parsed.success) {
+      await refuse(t('account.emailInvalid'), 400);
+      return;
+    }
+    const actor = actorOf(ctx, current);
+    let result: Awaited<ReturnType<AccountService['changeOwnEmail']>>;
+    try {
+      result = await accounts.changeOwnEmail(current.user.id, parsed.data, actor);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'conflict') throw error;
+      await refuse(translateServiceMessage(t, error.message), 409);
+      return;
+    }
+    if (!result.changed) {
+      ctx.redirect(ACCOUNT_PATH);
+      ctx.status = 303;
+      return;
+    }
+    let sent = false;
+    if (deps.verificationMail.enabled) {
+      // The address is changed either way; a failed mail is logged by the notifier and
+      // said on the page, and an administrator can send the link again.
+      sent = await deps.verificationMail.emailVerification(current.user.id, actor).then(() => true, () => false);
+    }
+    ctx.redirect(`${ACCOUNT_PATH}?done=${sent ? 'email' : 'email-unsent'}`);
     ctx.status = 303;
   });
 

@@ -51,6 +51,10 @@ const CHANGES: Record<SecurityChangeKind, { subject: string; what: string }> = {
   recovery_codes_regenerated: { subject: 'New recovery codes were made', what: 'New recovery codes were made for your account; the earlier ones no longer work.' },
   passkey_added: { subject: 'A passkey was added', what: 'A passkey was added to your account.' },
   passkey_removed: { subject: 'A passkey was removed', what: 'A passkey was removed from your account.' },
+  email_changed: {
+    subject: 'Your email address was changed',
+    what: 'The email address of your account was changed. Mail about your account, password reset links included, now goes to the new address instead of this one.',
+  },
 };
 
 export interface NoticeOrigin {

@@ -1,8 +1,9 @@
-// Security notices (checklist F3): when the password, the second factor or a passkey of
-// an account changes, its address gets a short mail saying so, so that a change the
-// owner did not make does not go unnoticed. Sent in the background after the change has
-// committed: a slow or failing mail server neither delays nor fails the change. Without
-// a mailer (production without SMTP_URL) nothing is sent, as for password reset.
+// Security notices (checklist F3): when the password, the second factor, a passkey or the
+// email address of an account changes, its address (the old one, for a new address) gets
+// a short mail saying so, so that a change the owner did not make does not go unnoticed.
+// Sent in the background after the change has committed: a slow or failing mail server
+// neither delays nor fails the change. Without a mailer (production without SMTP_URL)
+// nothing is sent, as for password reset.
 import type { Logger } from '../logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { SecurityChange, SecurityChanges } from '../services/security-changes.js';
@@ -23,11 +24,12 @@ export function startSecurityNotices(deps: {
   if (!mailer) return () => {};
 
   async function send(change: SecurityChange): Promise<void> {
-    // The address as it is now, read after the change committed.
+    // The address as it is now, read after the change committed (or the previous one
+    // when the address itself changed).
     const user = await deps.findUser(change.userId);
     if (!user) return;
     const byAdministrator = change.actor.type !== 'user' || change.actor.id !== change.userId;
-    const message = securityNoticeMessage(user.email, change.kind, change.at, {
+    const message = securityNoticeMessage(change.notify ?? user.email, change.kind, change.at, {
       byAdministrator,
       ip: change.actor.ip,
       userAgent: change.actor.userAgent,

@@ -86,6 +86,27 @@ export const userPatchInput = z
 
 export const setPasswordInput = z.object({ password }).strict();
 
+/**
+ * The claims a user edits on their own account page, by the admin API's rules
+ * (profileClaims). A field left empty removes the claim; a field not sent stays as it is.
+ */
+export const OWN_PROFILE_FIELDS = ['name', 'given_name', 'family_name', 'nickname'] as const;
+export type OwnProfileField = (typeof OWN_PROFILE_FIELDS)[number];
+
+const ownClaim = (rule: z.ZodString) => z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const trimmed = value.trim();
+  return trimmed === '' ? null : trimmed;
+}, rule.nullable().optional());
+
+export const ownProfileInput = z.object(Object.fromEntries(OWN_PROFILE_FIELDS.map((field) => [field, ownClaim(profileClaims.shape[field].unwrap())])) as Record<OwnProfileField, ReturnType<typeof ownClaim>>).strict();
+
+/** A signed-in user's new email address: the same rule as the admin API's. */
+export const ownEmailInput = z.object({ email: z.string().trim().pipe(z.email().max(254)) }).strict();
+
+/** Says neither whose the address is nor why: only that this account cannot have it. */
+export const EMAIL_UNAVAILABLE = 'This email address cannot be used. Choose another one.';
+
 /** A signed-in user choosing a new password: the current one proves it is them. */
 export const changeOwnPasswordInput = z.object({ current_password: z.string().max(4096), new_password: password }).strict();
 
@@ -259,6 +280,56 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
         await tx.audit.append(actor, { action: 'user.update', targetType: 'user', targetId: id, before: viewUser(before), after: view });
         return view;
       });
+    },
+
+    /**
+     * A signed-in user edits their own name claims (ownProfileInput); the other claims stay.
+     * Audited as any change of a user, with the user as the actor.
+     */
+    async updateOwnProfile(userId: string, input: unknown, actor: AuditActor): Promise<UserView> {
+      const data = parseInput(ownProfileInput, input);
+      return transaction(async (tx) => {
+        const before = await byId(userId, tx);
+        const claims: Record<string, unknown> = { ...before.claims };
+        for (const field of OWN_PROFILE_FIELDS) {
+          const value = data[field];
+          if (value === null) delete claims[field];
+          else if (typeof value === 'string') claims[field] = value;
+        }
+        const updated = await tx.users.update(userId, { claims });
+        const view = viewUser(updated);
+        await tx.audit.append(actor, { action: 'user.update', targetType: 'user', targetId: userId, before: viewUser(before), after: view });
+        return view;
+      });
+    },
+
+    /**
+     * A signed-in user moves their account to a new address, stored unverified until its
+     * mailed link is opened. Links mailed to the old address stop working (they are bound
+     * to it). An address another account has is refused with EMAIL_UNAVAILABLE, which
+     * names no one. A notice goes to the old address: it is the one its owner still reads.
+     */
+    async changeOwnEmail(userId: string, input: unknown, actor: AuditActor): Promise<{ changed: boolean; email: string }> {
+      const email = normalizeEmail(parseInput(ownEmailInput, input).email);
+      const result = await transaction(async (tx) => {
+        const before = await byId(userId, tx);
+        if (before.email === email) return { changed: false, email, previous: before.email };
+        if (await tx.users.findByEmail(email)) throw new AppError('conflict', EMAIL_UNAVAILABLE);
+        try {
+          await tx.users.update(userId, { email, emailVerified: false });
+        } catch (error) {
+          // Taken between the look-up and the update: the unique index decides.
+          if (error instanceof AppError && error.code === 'conflict') throw new AppError('conflict', EMAIL_UNAVAILABLE);
+          throw error;
+        }
+        await tx.audit.append(actor, {
+          action: 'user.change_email', targetType: 'user', targetId: userId,
+          before: { email: before.email, email_verified: before.emailVerified }, after: { email, email_verified: false },
+        });
+        return { changed: true, email, previous: before.email };
+      });
+      if (result.changed) deps.securityChanges?.announce(userId, 'email_changed', actor, { notify: result.previous });
+      return { changed: result.changed, email: result.email };
     },
 
     /** Deletes a user; their sessions, grants and tokens end with them. */

@@ -12,7 +12,8 @@ export type SecurityChangeKind =
   | 'totp_reset'
   | 'recovery_codes_regenerated'
   | 'passkey_added'
-  | 'passkey_removed';
+  | 'passkey_removed'
+  | 'email_changed';
 
 export interface SecurityChange {
   userId: string;
@@ -20,6 +21,11 @@ export interface SecurityChange {
   /** Who made it (the audit trail's actor): the user, or an administrator. */
   actor: AuditActor;
   at: Date;
+  /**
+   * The address to tell instead of the account's current one: the previous address when
+   * the address itself changed, since whoever changed it now reads the new one.
+   */
+  notify?: string;
 }
 
 export type SecurityChangeListener = (change: SecurityChange) => void;
@@ -39,8 +45,8 @@ export function createSecurityChanges() {
      * Tells every listener. Called after the change committed; a listener that throws
      * must not turn a change that happened into an error, so its failure stays here.
      */
-    announce(userId: string, kind: SecurityChangeKind, actor: AuditActor): void {
-      const change: SecurityChange = { userId, kind, actor, at: new Date() };
+    announce(userId: string, kind: SecurityChangeKind, actor: AuditActor, options: { notify?: string } = {}): void {
+      const change: SecurityChange = { userId, kind, actor, at: new Date(), ...(options.notify ? { notify: options.notify } : {}) };
       for (const listener of listeners) {
         try {
           listener(change);

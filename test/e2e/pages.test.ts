@@ -454,6 +454,7 @@ describeInBrowser('every page in Chromium', () => {
     expect(fields['login']).toMatchObject({ login: 'username', password: 'current-password' });
     expect(fields['login-error']).toMatchObject({ login: 'username', password: 'current-password' });
     expect(fields['account']).toMatchObject({ username: 'username', current_password: 'current-password', new_password: 'new-password' });
+    expect(fields['account']).toMatchObject({ name: 'name', given_name: 'given-name', family_name: 'family-name', nickname: 'nickname', email: 'email' });
     expect(fields['reset-password']).toMatchObject({ username: 'username', password: 'new-password', confirm: 'new-password' });
     expect(fields['mfa']).toMatchObject({ code: 'one-time-code' });
     expect(fields['totp-setup']).toMatchObject({ code: 'one-time-code' });
