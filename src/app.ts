@@ -22,7 +22,7 @@ import { frontChannelPageHeaders, rejectUnsupportedMethods } from './oidc/endpoi
 import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
 import { createSecurityEvents } from './services/security-events.js';
 import { auditTokenExchanges } from './oidc/token-exchange.js';
-import { browserPostAsGet, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
+import { browserPostAsGet, rejectLongUrls, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createLanguageRouter } from './i18n/switcher.js';
 import { createCsrf } from './interactions/csrf.js';
@@ -87,6 +87,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   koa.use(requestEnvelope(logger));
   koa.use(strictTransportSecurity());
+  koa.use(rejectLongUrls(render));
 
   const adminMounted = config.admin.port === undefined;
   const isAdminPath = (path: string) => path === ADMIN_PREFIX || path.startsWith(`${ADMIN_PREFIX}/`);

@@ -126,3 +126,21 @@ export function rejectNonCanonicalPaths(options: { exempt(path: string): boolean
     ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
   };
 }
+
+/** Longest request target served (checklist I2): 8 KiB, far above any honest URL. */
+export const MAX_URL_BYTES = 8 * 1024;
+
+/** A longer URL is refused with 414 before anything parses it. */
+export function rejectLongUrls(render: Renderer) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (Buffer.byteLength(ctx.url) <= MAX_URL_BYTES) return next();
+    ctx.set('Cache-Control', 'no-store');
+    if (BROWSER_PATHS.test(ctx.path) && ctx.accepts('json', 'html') === 'html') {
+      const page = describeProtocolError('invalid_request', render.translator(ctx));
+      render(ctx, 'error', { title: page.heading, ...page }, 414);
+      return;
+    }
+    ctx.status = 414;
+    ctx.body = { error: 'invalid_request', error_description: `the URL is longer than ${MAX_URL_BYTES} bytes` };
+  };
+}

@@ -1,0 +1,140 @@
+// SIGTERM drains (issue 6, checklist R6): the real server process (dist/main.js) gets
+// SIGTERM while requests are in flight. Those requests finish with their normal answers,
+// new connections are refused, and the process exits 0 within its 15 s bound.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Slow {
+  /** Sends the rest of the body. */
+  finish(): void;
+  answer: Promise<{ status: number; body: string }>;
+}
+
+/**
+ * A token request whose body arrives in two parts: the server has started on it (headers
+ * and half the body read) and waits for the rest, as with a slow client on a slow link.
+ */
+function slowTokenRequest(port: number): Slow {
+  const body = Buffer.from(new URLSearchParams({ grant_type: 'client_credentials', client_id: 'no-such-client', client_secret: 'x'.repeat(64) }).toString());
+  const half = Math.floor(body.length / 2);
+  let request!: http.ClientRequest;
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request = http.request({ host: '127.0.0.1', port, path: '/token', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+    request.write(body.subarray(0, half));
+  });
+  return { answer, finish: () => request.end(body.subarray(half)) };
+}
+
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+describe('SIGTERM with requests in flight', () => {
+  let dir: string;
+  let server: ChildProcess;
+  let port: number;
+  let output = '';
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-drain-'));
+    port = await freePort();
+    server = spawn(process.execPath, [path.resolve('dist/main.js')], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'test',
+        LOG_FORMAT: 'json',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ISSUER: `http://127.0.0.1:${port}`,
+        DATA_DIR: path.join(dir, 'data'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 45_000);
+      const poll = setInterval(() => {
+        if (!output.includes('Gatehouse is serving')) return;
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      }, 50);
+      server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await new Promise((resolve) => server.once('exit', resolve));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('when SIGTERM arrives, then in-flight requests get their normal answers, new connections are refused, and the process exits 0 within 15 s', async () => {
+    const origin = `http://127.0.0.1:${port}`;
+    // A normal answer to compare with, before any signal.
+    const normal = await fetch(`${origin}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'no-such-client', client_secret: 'x'.repeat(64) }),
+    });
+    expect(normal.status).toBe(401);
+    expect(((await normal.json()) as { error?: string }).error).toBe('invalid_client');
+
+    const inFlight = Array.from({ length: 6 }, () => slowTokenRequest(port));
+    await sleep(500);
+    const exited = new Promise<{ code: number | null; ms: number }>((resolve) => {
+      const started = Date.now();
+      server.once('exit', (code) => resolve({ code, ms: Date.now() - started }));
+    });
+    server.kill('SIGTERM');
+    await sleep(1_000);
+
+    // The listener is closed: a new connection is refused while the old ones finish.
+    expect(await tryConnect(port)).toBe('ECONNREFUSED');
+    expect(server.exitCode).toBeNull();
+
+    for (const request of inFlight) request.finish();
+    const answers = await Promise.all(inFlight.map((request) => request.answer));
+    for (const answer of answers) {
+      expect(answer.status).toBe(401);
+      expect((JSON.parse(answer.body) as { error?: string }).error).toBe('invalid_client');
+    }
+
+    const { code, ms } = await exited;
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(15_000);
+    expect(output).toContain('shutting down: finishing in-flight requests');
+    expect(output).not.toContain('did not finish in time');
+  }, 45_000);
+});
