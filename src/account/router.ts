@@ -103,6 +103,12 @@ function safeNext(value: unknown): string {
   return typeof value === 'string' && /^\/account(\/[\w-]*)*$/.test(value) ? value : ACCOUNT_PATH;
 }
 
+/** After a change: 303 back to the account page, which says what was done (a GET, never a re-POST). */
+function doneTo(ctx: Context, done: string): void {
+  ctx.redirect(`${ACCOUNT_PATH}?done=${done}`);
+  ctx.status = 303;
+}
+
 export function createAccountRouter(deps: AccountDeps): Router {
   const { provider, accounts, mfa, render, csrf } = deps;
   const router = new Router({ prefix: ACCOUNT_PATH });
@@ -325,8 +331,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       return;
     }
     await accounts.updateOwnProfile(current.user.id, parsed.data, actorOf(ctx, current));
-    ctx.redirect(`${ACCOUNT_PATH}?done=profile`);
-    ctx.status = 303;
+    doneTo(ctx, 'profile');
   });
 
   // A new address: a recent sign-in first, as for the second factor, since whoever holds
@@ -418,8 +423,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       return;
     }
     await deps.loginThrottle.succeeded(subject, ctx.ip);
-    ctx.redirect(`${ACCOUNT_PATH}?done=password`);
-    ctx.status = 303;
+    doneTo(ctx, 'password');
   });
 
   router.get('/totp', async (ctx) => {
@@ -473,8 +477,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       return;
     }
     await mfa.disable(current.user.id, actorOf(ctx, current), current.sessionUid);
-    ctx.redirect(`${ACCOUNT_PATH}?done=totp-off`);
-    ctx.status = 303;
+    doneTo(ctx, 'totp-off');
   });
 
   // Signing a session out ends the grants made in it too, as the admin API does.
@@ -486,8 +489,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       throw new AppError('invalid_input', 'That is the session you are using. Use "Sign out" at the bottom of the page instead.');
     }
     await accounts.revokeSession(current.user.id, form.session, actorOf(ctx, current));
-    ctx.redirect(`${ACCOUNT_PATH}?done=session-ended`);
-    ctx.status = 303;
+    doneTo(ctx, 'session-ended');
   });
 
   router.post('/sessions/end-others', async (ctx) => {
@@ -495,8 +497,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     if (!current) return;
     readForm(ctx, csrfOnly, current);
     await accounts.revokeOtherSessions(current.user.id, current.sessionUid, actorOf(ctx, current));
-    ctx.redirect(`${ACCOUNT_PATH}?done=sessions-ended`);
-    ctx.status = 303;
+    doneTo(ctx, 'sessions-ended');
   });
 
   // Revokes the client's grants and tokens and forgets the consent: it must ask again.
@@ -506,8 +507,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const form = readForm(ctx, appForm, current);
     if (form.client === ACCOUNT_CLIENT_ID) throw new AppError('invalid_input', 'The account page is not an application you can remove.');
     await accounts.revokeClientAccess(current.user.id, form.client, actorOf(ctx, current));
-    ctx.redirect(`${ACCOUNT_PATH}?done=app-removed`);
-    ctx.status = 303;
+    doneTo(ctx, 'app-removed');
   });
 
   return router;

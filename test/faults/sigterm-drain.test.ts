@@ -1,21 +1,13 @@
 // SIGTERM drains (issue 6, checklist R6): the real server process (dist/main.js) gets
 // SIGTERM while requests are in flight. Those requests finish with their normal answers,
 // new connections are refused, and the process exits 0 within its 15 s bound.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -59,44 +51,17 @@ function tryConnect(port: number): Promise<string> {
 
 describe('SIGTERM with requests in flight', () => {
   let dir: string;
-  let server: ChildProcess;
+  let gatehouse: ServerProcess;
   let port: number;
-  let output = '';
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-drain-'));
     port = await freePort();
-    server = spawn(process.execPath, [path.resolve('dist/main.js')], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        LOG_FORMAT: 'json',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        ISSUER: `http://127.0.0.1:${port}`,
-        DATA_DIR: path.join(dir, 'data'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 45_000);
-      const poll = setInterval(() => {
-        if (!output.includes('Gatehouse is serving')) return;
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve();
-      }, 50);
-      server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-    });
+    gatehouse = await startServerProcess({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, DATA_DIR: path.join(dir, 'data') });
   }, 60_000);
 
   afterAll(async () => {
-    if (server.exitCode === null && server.signalCode === null) {
-      server.kill('SIGKILL');
-      await new Promise((resolve) => server.once('exit', resolve));
-    }
+    await stopServerProcess(gatehouse);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -113,6 +78,7 @@ describe('SIGTERM with requests in flight', () => {
 
     const inFlight = Array.from({ length: 6 }, () => slowTokenRequest(port));
     await sleep(500);
+    const server = gatehouse.child;
     const exited = new Promise<{ code: number | null; ms: number }>((resolve) => {
       const started = Date.now();
       server.once('exit', (code) => resolve({ code, ms: Date.now() - started }));
@@ -134,7 +100,7 @@ describe('SIGTERM with requests in flight', () => {
     const { code, ms } = await exited;
     expect(code).toBe(0);
     expect(ms).toBeLessThan(15_000);
-    expect(output).toContain('shutting down: finishing in-flight requests');
-    expect(output).not.toContain('did not finish in time');
+    expect(gatehouse.output()).toContain('shutting down: finishing in-flight requests');
+    expect(gatehouse.output()).not.toContain('did not finish in time');
   }, 45_000);
 });

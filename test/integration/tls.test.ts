@@ -1,24 +1,17 @@
 // Checklist H1/H2 with Gatehouse terminating TLS itself: the real server process
 // (dist/main.js) started with TLS_CERT_FILE/TLS_KEY_FILE, spoken to over HTTPS.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const run = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface HttpsReply {
   status: number;
@@ -42,7 +35,7 @@ function get(url: string, ca: Buffer): Promise<HttpsReply> {
 
 describe('H1/H2 HTTPS served by Gatehouse itself', () => {
   let dir: string;
-  let server: ChildProcess;
+  let server: ServerProcess;
   let origin: string;
   let certificate: Buffer;
 
@@ -54,41 +47,17 @@ describe('H1/H2 HTTPS served by Gatehouse itself', () => {
     certificate = await readFile(certFile);
     const port = await freePort();
     origin = `https://localhost:${port}`;
-    server = spawn(process.execPath, [path.resolve('dist/main.js')], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        LOG_FORMAT: 'json',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        ISSUER: origin,
-        DATA_DIR: path.join(dir, 'data'),
-        TLS_CERT_FILE: certFile,
-        TLS_KEY_FILE: keyFile,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 45_000);
-      const watch = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Gatehouse is serving')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      server.stdout!.on('data', watch);
-      server.stderr!.on('data', watch);
-      server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
+    server = await startServerProcess({
+      PORT: String(port),
+      ISSUER: origin,
+      DATA_DIR: path.join(dir, 'data'),
+      TLS_CERT_FILE: certFile,
+      TLS_KEY_FILE: keyFile,
     });
   }, 60_000);
 
   afterAll(async () => {
-    if (server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
-    }
+    await stopServerProcess(server, 'SIGTERM');
     await rm(dir, { recursive: true, force: true });
   });
 
