@@ -9,37 +9,29 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { Secret, TOTP } from 'otpauth';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { addVirtualAuthenticator, chromiumAvailable, describeInBrowser, launchChromium, newContext, type Browser, type BrowserContext, type Page } from '../helpers/chromium.js';
-import { authRequest, createUser, exchange, oidc, PASSWORD, registerClient, relyingParty, TEST_ACTOR, type AuthRequest } from '../helpers/oidc.js';
+import type { TestApp } from '../helpers/app.js';
+import { startBrowserSuite, type BrowserSuite } from '../helpers/browser-suite.js';
+import { addVirtualAuthenticator, describeInBrowser, newContext, type Browser, type BrowserContext, type Page } from '../helpers/chromium.js';
+import { authRequest, createUser, exchange, oidc, PASSWORD, TEST_ACTOR, type AuthRequest } from '../helpers/oidc.js';
 
 const ACR_MFA = 'urn:gatehouse:acr:mfa';
 const require = createRequire(import.meta.url);
 const BROWSER_PACKAGE = path.resolve(path.dirname(require.resolve('@simplewebauthn/browser')), '..');
 const BUNDLE = readFileSync(path.join(BROWSER_PACKAGE, 'dist', 'bundle', 'index.umd.min.js'));
 
+let suite: BrowserSuite;
 let app: TestApp;
 let browser: Browser;
 let config: oidc.Configuration;
 /** The relying party's redirect URI: a stand-in that answers, so the browser settles on it. */
 let redirectUri: string;
-let client: Server;
 
 beforeAll(async () => {
-  [app, browser] = await Promise.all([startApp({ issuerHost: 'localhost' }), chromiumAvailable ? launchChromium() : (undefined as unknown as Browser)]);
-  client = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('the client'));
-  await new Promise<void>((resolve) => client.listen(0, '127.0.0.1', resolve));
-  redirectUri = `http://localhost:${(client.address() as AddressInfo).port}/callback`;
-  // First party: no consent page between the sign-in and the client.
-  config = await relyingParty(app, await registerClient(app, { first_party: true, redirect_uris: [redirectUri] }));
+  suite = await startBrowserSuite();
+  ({ app, browser, config, redirectUri } = suite);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  client?.closeAllConnections();
-  await new Promise<void>((resolve) => (client ? client.close(() => resolve()) : resolve()));
-  await app?.destroy();
-});
+afterAll(() => suite?.close());
 
 /** Signs in to the account page with the password (the account client's sign-in round trip). */
 async function signInToAccount(page: Page, email: string): Promise<void> {

@@ -2,36 +2,28 @@
 // a user sets up an authenticator app on the account page by its manual key, keeps the
 // recovery codes, then signs in to a relying party with password and a real RFC 6238
 // code; the same code cannot be used again; a recovery code can, once.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { Secret, TOTP } from 'otpauth';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { chromiumAvailable, describeInBrowser, launchChromium, newContext, type Browser, type Page } from '../helpers/chromium.js';
-import { authRequest, createUser, exchange, oidc, PASSWORD, registerClient, relyingParty, type AuthRequest } from '../helpers/oidc.js';
+import type { TestApp } from '../helpers/app.js';
+import { startBrowserSuite, type BrowserSuite } from '../helpers/browser-suite.js';
+import { describeInBrowser, newContext, type Browser, type Page } from '../helpers/chromium.js';
+import { authRequest, createUser, exchange, oidc, PASSWORD, type AuthRequest } from '../helpers/oidc.js';
 
 const ACR_MFA = 'urn:gatehouse:acr:mfa';
 
+let suite: BrowserSuite;
 let app: TestApp;
 let browser: Browser;
 let config: oidc.Configuration;
+/** The relying party's redirect URI: a stand-in that answers, so the browser settles on it. */
 let redirectUri: string;
-let client: Server;
 
 beforeAll(async () => {
-  [app, browser] = await Promise.all([startApp({ issuerHost: 'localhost' }), chromiumAvailable ? launchChromium() : (undefined as unknown as Browser)]);
-  client = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('the client'));
-  await new Promise<void>((resolve) => client.listen(0, '127.0.0.1', resolve));
-  redirectUri = `http://localhost:${(client.address() as AddressInfo).port}/callback`;
-  config = await relyingParty(app, await registerClient(app, { first_party: true, redirect_uris: [redirectUri] }));
+  suite = await startBrowserSuite();
+  ({ app, browser, config, redirectUri } = suite);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  client?.closeAllConnections();
-  await new Promise<void>((resolve) => (client ? client.close(() => resolve()) : resolve()));
-  await app?.destroy();
-});
+afterAll(() => suite?.close());
 
 const codeAt = (secret: string, offsetSeconds = 0) =>
   new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: Date.now() + offsetSeconds * 1000 });
