@@ -74,22 +74,14 @@ export function createEdgeLimits(options: EdgeLimitOptions) {
       ctx.set('Cache-Control', 'no-store');
       // Browser endpoints get a page, the others an OAuth-style JSON error.
       const t = options.render.translator(ctx);
+      const page = (message: string, hint: string) =>
+        options.render(ctx, 'error', { title: t('error.tooManyTitle'), heading: t('error.tooManyTitle'), message, hint }, 429);
       if (ctx.path === '/device') {
-        options.render(ctx, 'error', {
-          title: t('error.tooManyTitle'),
-          heading: t('error.tooManyTitle'),
-          message: t('error.tooManyDeviceCodes'),
-          hint: t('error.waitThenCode', { seconds: decision.resetSeconds }),
-        }, 429);
+        page(t('error.tooManyDeviceCodes'), t('error.waitThenCode', { seconds: decision.resetSeconds }));
         return;
       }
       if (ctx.path.startsWith('/interaction/') || (ctx.path === '/auth' && ctx.accepts('json', 'html') === 'html')) {
-        options.render(ctx, 'error', {
-          title: t('error.tooManyTitle'),
-          heading: t('error.tooManyTitle'),
-          message: t('error.tooManySignIns'),
-          hint: t('error.waitThenRetry', { seconds: decision.resetSeconds }),
-        }, 429);
+        page(t('error.tooManySignIns'), t('error.waitThenRetry', { seconds: decision.resetSeconds }));
         return;
       }
       ctx.status = 429;

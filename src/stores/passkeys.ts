@@ -18,16 +18,8 @@ export interface PasskeyRecord {
   lastUsedAt: Date | null;
 }
 
-export interface NewPasskey {
-  id: string;
-  userId: string;
-  publicKey: Uint8Array;
-  counter: number;
-  transports: string[];
-  deviceType: string;
-  backedUp: boolean;
-  name: string;
-}
+/** A passkey as registered: no use recorded yet. */
+export type NewPasskey = Omit<PasskeyRecord, 'createdAt' | 'lastUsedAt'>;
 
 /** What a challenge was issued for; checked again when it is taken. */
 export interface ChallengePayload {
