@@ -212,6 +212,14 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(100),
     doc: 'Failed sign-ins from one IP address per hour, over all account names, before that address is refused (credential stuffing).',
   },
+  HEADERS_TIMEOUT: {
+    schema: z.coerce.number().int().min(1).max(300).default(20),
+    doc: 'Seconds a client has to send the request headers; a slower one is disconnected (slow-client protection).',
+  },
+  REQUEST_TIMEOUT: {
+    schema: z.coerce.number().int().min(1).max(600).default(30),
+    doc: 'Seconds a client has to send a whole request, body included (at least `HEADERS_TIMEOUT`).',
+  },
   PURGE_INTERVAL: {
     schema: z.coerce.number().int().min(0).default(600),
     doc: 'Seconds between purges of expired artifacts (0 disables the purge).',
@@ -294,6 +302,8 @@ export interface Config {
   /** Serve HTTPS directly with these PEM files. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly redisUrl: string | undefined;
+  /** Slow-client protection, seconds. */
+  readonly timeouts: { readonly headers: number; readonly request: number };
   /** Requests per minute (checklist I1). */
   readonly rateLimits: {
     readonly tokenPerClient: number;
@@ -428,6 +438,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustedProxies: values.TRUSTED_PROXIES,
     tls: values.TLS_CERT_FILE && values.TLS_KEY_FILE ? { certFile: values.TLS_CERT_FILE, keyFile: values.TLS_KEY_FILE } : undefined,
     redisUrl: values.REDIS_URL,
+    timeouts: { headers: values.HEADERS_TIMEOUT, request: values.REQUEST_TIMEOUT },
     rateLimits: {
       tokenPerClient: values.TOKEN_RATE_LIMIT,
       tokenPerIp: values.TOKEN_IP_RATE_LIMIT,
@@ -495,6 +506,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // a TLS-terminating proxy in front, whose X-Forwarded-Proto must be trusted for
     // Secure cookies to be set.
     problems.push('TRUST_PROXY: must be true when ISSUER is https and Gatehouse does not terminate TLS itself (or set TLS_CERT_FILE and TLS_KEY_FILE)');
+  }
+  if (config.timeouts.request < config.timeouts.headers) {
+    problems.push(`REQUEST_TIMEOUT: must be at least HEADERS_TIMEOUT (${config.timeouts.headers} s)`);
   }
   if (config.lockout.maxLockSeconds < config.lockout.lockSeconds) {
     problems.push(`LOGIN_LOCKOUT_MAX_SECONDS: must be at least LOGIN_LOCKOUT_SECONDS (${config.lockout.lockSeconds})`);

@@ -19,10 +19,10 @@ async function main(): Promise<void> {
   if (migrations.applied.length) logger.info({ applied: migrations.applied }, 'database migrated');
   const app = await createApp({ config, db, secrets, logger });
 
-  const server = await listen(createListener(app.koa.callback(), config.tls), config.port, config.host);
+  const server = await listen(createListener(app.koa.callback(), config.tls, config.timeouts), config.port, config.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const adminServer = app.adminKoa && config.admin.port !== undefined ? await listen(createListener(app.adminKoa.callback(), undefined), config.admin.port, config.admin.host) : undefined;
+  const adminServer = app.adminKoa && config.admin.port !== undefined ? await listen(createListener(app.adminKoa.callback(), undefined, config.timeouts), config.admin.port, config.admin.host) : undefined;
   if (adminServer) logger.info({ admin: `http://${config.admin.host}:${config.admin.port}/admin` }, 'admin API on its own listener');
 
   logger.info(

@@ -5,13 +5,23 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import { ConfigError } from '../config.js';
 
-export function createListener(handler: RequestListener, tls: { certFile: string; keyFile: string } | undefined): Server {
-  const server = tls
-    ? createHttpsServer({ cert: readPem(tls.certFile, 'TLS_CERT_FILE'), key: readPem(tls.keyFile, 'TLS_KEY_FILE'), minVersion: 'TLSv1.2' }, handler)
-    : createHttpServer(handler);
+export function createListener(
+  handler: RequestListener,
+  tls: { certFile: string; keyFile: string } | undefined,
+  timeouts: { headers: number; request: number },
+): Server {
   // Bounded header and request times keep slow clients from holding sockets (ASVS 15.2.2).
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
+  // Node enforces them when it checks its connections, every 30 s by default: checking
+  // at least once a second (and twice per header timeout) keeps the bound close to the
+  // setting.
+  const options = {
+    headersTimeout: timeouts.headers * 1000,
+    requestTimeout: timeouts.request * 1000,
+    connectionsCheckingInterval: Math.min(1000, (timeouts.headers * 1000) / 2),
+  };
+  const server = tls
+    ? createHttpsServer({ ...options, cert: readPem(tls.certFile, 'TLS_CERT_FILE'), key: readPem(tls.keyFile, 'TLS_KEY_FILE'), minVersion: 'TLSv1.2' }, handler)
+    : createHttpServer(options, handler);
   server.keepAliveTimeout = 5_000;
   return server;
 }
