@@ -726,6 +726,9 @@ async function main() {
       HOST: '127.0.0.1',
       // No purge of expired rows in the middle of a measurement.
       PURGE_INTERVAL: '0',
+      // The rate limits stay on (their counting is part of the measured cost), with
+      // budgets no run can spend: the load comes from one address and one client.
+      ...Object.fromEntries(['TOKEN_RATE_LIMIT', 'TOKEN_IP_RATE_LIMIT', 'INTROSPECTION_RATE_LIMIT', 'AUTHORIZATION_RATE_LIMIT', 'LOGIN_RATE_LIMIT', 'LOGIN_IP_FAILURE_LIMIT'].map((name) => [name, '1000000000'])),
     };
     const cli = (args, input) => JSON.parse(execFileSync(process.execPath, ['bin/gatehouse.js', ...args], { cwd: BUILD, env: gatehouseEnv, input, encoding: 'utf8' }));
     const password = randomBytes(18).toString('base64url');
@@ -736,9 +739,15 @@ async function main() {
     };
     const serviceClient = createClient(['--name', 'Bench service', '--grant-type', 'client_credentials']);
     const webClient = createClient(['--name', 'Bench web app', '--redirect-uri', REDIRECT_URI, '--scope', 'openid profile email offline_access', '--first-party']);
-    const user = { ...cli(['user', 'create', '--email', 'bench.user@example.com', '--name', 'Bench User', '--email-verified', '--password-stdin'], `${password}\n`), password };
-    log(`schema ${schema}: clients ${serviceClient.client_id} (client credentials), ${webClient.client_id} (code flow, first-party), user ${user.id}`);
-    const fixtures = { serviceClient, webClient, user };
+    // One user per concurrent login flow, as when many people sign in at once (one
+    // account signing in 16 times at once would look like password guessing).
+    const users = Array.from({ length: Math.max(...FLOW_CONCURRENCIES) }, (_, index) => ({
+      ...cli(['user', 'create', '--email', `bench.user${index}@example.com`, '--name', `Bench User ${index}`, '--email-verified', '--password-stdin'], `${password}\n`),
+      password,
+    }));
+    const user = users[0];
+    log(`schema ${schema}: clients ${serviceClient.client_id} (client credentials), ${webClient.client_id} (code flow, first-party), ${users.length} users`);
+    const fixtures = { serviceClient, webClient, user, users };
 
     const gatehousePort = await freePort();
     const gatehouseProcess = startProcess('gatehouse', ['dist/main.js'], { ...gatehouseEnv, PORT: String(gatehousePort), ISSUER: `http://127.0.0.1:${gatehousePort}` });

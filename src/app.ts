@@ -17,12 +17,13 @@ import { APP_VERSION } from './version.js';
 import { createHealthRouter } from './http/health.js';
 import { createMetrics, createMetricsRouter, routeLabel } from './http/metrics.js';
 import { cacheableJwks } from './http/jwks-caching.js';
+import { publishedDocuments } from './http/published-documents.js';
 import { createEdgeLimits } from './http/edge-limits.js';
 import { frontChannelPageHeaders, rejectUnsupportedMethods } from './oidc/endpoint-hardening.js';
 import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-trust.js';
 import { createSecurityEvents } from './services/security-events.js';
 import { auditTokenExchanges } from './oidc/token-exchange.js';
-import { browserPostAsGet, rejectLongUrls, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
+import { browserPostAsGet, rejectLongUrls, rejectMalformedForms, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
 import { createRenderer } from './http/views.js';
 import { createLanguageRouter } from './i18n/switcher.js';
 import { createCsrf } from './interactions/csrf.js';
@@ -54,6 +55,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   const hooks: { beforeClientLookup?(clientId: string): Promise<void> } = {};
   const { services, provider, loadedKeys } = await createGatehouse({ ...deps, render, hooks });
   const metrics = createMetrics();
+  db.observeQueries(metrics.dbQuery);
   const securityEvents = createSecurityEvents({ audit: services.stores.audit, logger, count: (action) => metrics.securityEvent(action) });
   const edgeLimits = createEdgeLimits({
     limits: services.rateLimits,
@@ -62,7 +64,9 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     perMinute: { ...config.rateLimits, registrationPerIp: config.registrationPerMinute },
   });
   hooks.beforeClientLookup = edgeLimits.beforeClientLookup;
-  const keySync = await startKeySync({ provider, keys: services.keys, config, db, logger, loaded: loadedKeys });
+  // Discovery and JWKS answers replayed from memory until the signing keys change.
+  const documents = publishedDocuments(['/.well-known/openid-configuration', '/jwks']);
+  const keySync = await startKeySync({ provider, keys: services.keys, config, db, logger, loaded: loadedKeys, onKeysReplaced: documents.invalidate });
 
   // Behind a proxy, the client address is the last X-Forwarded-For entry: the one our
   // proxy added. Earlier entries are whatever the client sent.
@@ -87,6 +91,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
 
   koa.use(requestEnvelope(logger));
   koa.use(strictTransportSecurity());
+  koa.use(documents.middleware);
   koa.use(rejectLongUrls(render));
 
   const adminMounted = config.admin.port === undefined;
@@ -96,6 +101,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(rejectNonCanonicalPaths({ exempt: (path) => adminMounted && isAdminPath(path) }));
   koa.use(edgeLimits.middleware);
   koa.use(rejectMalformedQuery(render, { handledBelow: (path) => adminMounted && isAdminPath(path) }));
+  koa.use(rejectMalformedForms(render, { handledBelow: (path) => adminMounted && isAdminPath(path) }));
   koa.use(browserPostAsGet(['/auth', '/session/end']));
 
   const health = createHealthRouter({ db, keysLoaded: () => ['RS256', 'ES256'].every((alg) => keySync.signingAlgorithms().includes(alg)) });

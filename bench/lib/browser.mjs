@@ -102,7 +102,10 @@ function attribute(html, pattern, what) {
  * Returns the token response and the number of HTTP requests the flow took.
  */
 export async function loginFlow(server) {
-  const { origin, kind, webClient, user } = server;
+  const { origin, kind, webClient } = server;
+  // Flows take the bench users in turn.
+  server.nextUser = ((server.nextUser ?? -1) + 1) % server.users.length;
+  const user = server.users[server.nextUser];
   const jar = new CookieJar();
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');

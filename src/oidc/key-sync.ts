@@ -26,6 +26,8 @@ export async function startKeySync(deps: {
   logger: Logger;
   /** The fingerprint of the key set the provider was built with. */
   loaded: { fingerprint: string; algorithms: string[] };
+  /** Called after a new key set was swapped in (e.g. to drop a cached JWKS). */
+  onKeysReplaced?: () => void;
 }): Promise<KeySync> {
   const { provider, keys, config, logger } = deps;
   let fingerprint = deps.loaded.fingerprint;
@@ -37,6 +39,7 @@ export async function startKeySync(deps: {
     const jwks = await keys.signingJwks();
     if (jwks.fingerprint === fingerprint) return;
     replaceSigningKeys(provider, { keys: jwks.keys as Array<Record<string, unknown>> });
+    deps.onKeysReplaced?.();
     fingerprint = jwks.fingerprint;
     algorithms = [...new Set(jwks.keys.map((key) => String(key.alg)))];
     logger.info({ event: 'keys.reloaded', keys: jwks.fingerprint.split(',') }, 'signing keys reloaded');
