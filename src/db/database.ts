@@ -8,6 +8,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { timeQueries, type QueryObserver, type QueryProbe } from './query-timing.js';
 import { acquireStoreLock, type StoreLock } from './store-lock.js';
 
 export interface SqlExecutor {
@@ -25,6 +26,11 @@ export interface Database {
   withMigrationLock<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * Reports every statement sent through `prisma` from now on (one observer; undefined
+   * stops). Set by the app for its metrics; the store opens before the app exists.
+   */
+  observeQueries(observer: QueryObserver | undefined): void;
   /**
    * Calls onMessage for every NOTIFY on channel (from any instance, this one included),
    * and onGap whenever notices may have been missed (a lost connection), so the caller
@@ -77,7 +83,8 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
   // An idle client losing its connection (server restart) must not crash the process;
   // the pool replaces it on the next checkout.
   pool.on('error', () => {});
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+  const probe: QueryProbe = { observer: undefined };
+  const prisma = new PrismaClient({ adapter: timeQueries(new PrismaPg(pool, { schema }), probe) });
 
   // LISTEN needs one long-lived connection of its own, outside the pool. When it drops,
   // notices sent meanwhile are lost: listeners hear about the gap, and it reconnects.
@@ -147,6 +154,9 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     async ping() {
       await pool.query('SELECT 1');
     },
+    observeQueries(observer) {
+      probe.observer = observer;
+    },
     async listen(channel, onMessage, onGap) {
       listeners.push({ channel, onMessage, onGap });
       await connectListener();
@@ -180,7 +190,8 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   }
   // pglite-prisma-adapter 0.6 (the last line for Prisma 6) is typed against an older
   // @prisma/driver-adapter-utils; the runtime interface is the same.
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) as unknown as PrismaPg });
+  const probe: QueryProbe = { observer: undefined };
+  const prisma = new PrismaClient({ adapter: timeQueries(new PrismaPGlite(pglite) as unknown as PrismaPg, probe) });
   return {
     kind: 'embedded',
     description: inMemory ? 'embedded PostgreSQL (PGlite) in memory' : `embedded PostgreSQL (PGlite) in ${location}`,
@@ -199,6 +210,9 @@ async function openEmbedded(dataDir: string): Promise<Database> {
     },
     async ping() {
       await pglite.query('SELECT 1');
+    },
+    observeQueries(observer) {
+      probe.observer = observer;
     },
     async listen(channel, onMessage) {
       // One process owns the embedded store, so no notice can be missed.

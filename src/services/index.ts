@@ -32,9 +32,9 @@ export const KEY_CHANGES_CHANNEL = 'gatehouse_keys_changed';
 export function createServices(deps: { config: Config; db: Database; secrets: Secrets; validateClientMetadata: MetadataValidator }) {
   const { config, db } = deps;
   const secretBox = SecretBox.fromEncoded(deps.secrets.secretKey, deps.secrets.previousSecretKeys);
-  const stores = { ...createStores(db.prisma), keys: createKeyStore(db.prisma) };
+  const stores = { ...createStores(db.prisma, { batched: true }), keys: createKeyStore(db.prisma) };
   const transaction = createTransaction(db.prisma);
-  const passwords = new PasswordHasher();
+  const passwords = new PasswordHasher({ concurrency: config.passwordHashing.concurrency, maxQueue: config.passwordHashing.queueLimit });
   // Shared by every instance: PostgreSQL unless Redis is configured (checklist I8).
   const counters = config.redisUrl ? redisCounters(config.redisUrl) : postgresCounters(db.prisma);
   const loginThrottle = new LoginThrottle(counters, config.lockout);

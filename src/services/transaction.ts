@@ -11,14 +11,15 @@ import { createRoleStore, type Db } from '../stores/roles.js';
 import { createUserStore } from '../stores/users.js';
 import { createUserTokenStore } from '../stores/user-tokens.js';
 
-export function createStores(db: Db) {
+/** @param options.batched See createPayloadStore: only for the shared client, never a transaction's. */
+export function createStores(db: Db, options: { batched?: boolean } = {}) {
   return {
     db,
     users: createUserStore(db),
     clients: createClientStore(db),
     roles: createRoleStore(db),
     consents: createConsentStore(db),
-    payloads: createPayloadStore(db),
+    payloads: createPayloadStore(db, options),
     audit: createAuditStore(db),
     apis: createApiStore(db),
     mfa: createMfaStore(db),

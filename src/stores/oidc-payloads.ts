@@ -4,6 +4,8 @@
 // WebAssembly query compiler costs ~1 ms of CPU per model query on these machines, about
 // three times a raw statement (docs/benchmarks.md), and a conditional UPDATE needs no
 // surrounding transaction.
+import { createBatcher } from '../db/batcher.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Db } from './roles.js';
 
 export interface PayloadRow {
@@ -41,15 +43,20 @@ interface RawRow {
 
 export type PayloadStore = ReturnType<typeof createPayloadStore>;
 
-export function createPayloadStore(prisma: Db) {
-  const toRow = (row: RawRow | undefined): PayloadRow | undefined =>
-    row && {
-      payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
-      expiresAt: toDate(row.expires_at),
-      consumedAt: toDate(row.consumed_at),
-    };
+const toRow = (row: RawRow | undefined): PayloadRow | undefined =>
+  row && {
+    payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
+    expiresAt: toDate(row.expires_at),
+    consumedAt: toDate(row.consumed_at),
+  };
 
-  return {
+/**
+ * @param options.batched Group concurrent upserts and lookups into one statement each
+ *   (src/db/batcher.ts). Only for the shared client: inside a transaction every statement
+ *   must run on the transaction's connection, in order.
+ */
+export function createPayloadStore(prisma: Db, options: { batched?: boolean } = {}) {
+  const store = {
     async upsert(write: PayloadWrite): Promise<void> {
       await prisma.$executeRaw`
         INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
@@ -171,6 +178,56 @@ export function createPayloadStore(prisma: Db) {
       return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE expires_at < ${now}::timestamptz`;
     },
   };
+  if (!options.batched) return store;
+
+  const retrySingly = (error: unknown) => !isDatabaseUnavailable(error);
+  const upsert = createBatcher<PayloadWrite, void>({
+    run: async (writes) => {
+      await upsertMany(prisma, writes);
+      return writes.map(() => undefined);
+    },
+    inFlight: BATCHES_IN_FLIGHT,
+    maxBatch: MAX_BATCH,
+    retrySingly,
+  });
+  const find = createBatcher<{ model: string; id: string }, PayloadRow | undefined>({
+    run: (keys) => findMany(prisma, keys),
+    inFlight: BATCHES_IN_FLIGHT,
+    maxBatch: MAX_BATCH,
+    retrySingly,
+  });
+  return { ...store, upsert, find: (model: string, id: string) => find({ model, id }) };
+}
+
+// Two statements of each kind at once leave most of the pool (10 by default) to
+// everything else; under load each carries many rows.
+const BATCHES_IN_FLIGHT = 2;
+const MAX_BATCH = 200;
+
+/** Upserts of many artifacts in one statement; of two writes to one artifact, the later wins. */
+async function upsertMany(prisma: Db, writes: PayloadWrite[]): Promise<void> {
+  const latest = [...new Map(writes.map((write) => [`${write.model}\u0000${write.id}`, write])).values()];
+  const column = <T>(pick: (write: PayloadWrite) => T) => latest.map(pick);
+  await prisma.$executeRaw`
+    INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
+    SELECT m, i, p::jsonb, g, a, c, u, uc, e::timestamptz
+      FROM unnest(${column((w) => w.model)}::text[], ${column((w) => w.id)}::text[], ${column((w) => JSON.stringify(w.payload))}::text[],
+                  ${column((w) => w.grantId)}::text[], ${column((w) => w.accountId)}::text[], ${column((w) => w.clientId)}::text[],
+                  ${column((w) => w.uid)}::text[], ${column((w) => w.userCode)}::text[], ${column((w) => w.expiresAt?.toISOString() ?? null)}::text[])
+        AS t(m, i, p, g, a, c, u, uc, e)
+    ON CONFLICT (model, id) DO UPDATE SET
+      payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
+      uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`;
+}
+
+/** Lookups of many artifacts in one statement, answered in the order asked. */
+async function findMany(prisma: Db, keys: { model: string; id: string }[]): Promise<(PayloadRow | undefined)[]> {
+  const rows = await prisma.$queryRaw<(RawRow & { ord: number | bigint })[]>`
+    SELECT t.ord, p.payload, p.expires_at, p.consumed_at
+      FROM unnest(${keys.map((key) => key.model)}::text[], ${keys.map((key) => key.id)}::text[]) WITH ORDINALITY AS t(m, i, ord)
+      JOIN oidc_payloads p ON p.model = t.m AND p.id = t.i`;
+  const found = new Map(rows.map((row) => [Number(row.ord), row]));
+  return keys.map((_, index) => toRow(found.get(index + 1)));
 }
 
 function toDate(value: Date | string | null): Date | null {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { sqlOperation } from '../../src/db/query-timing.js';
 import { routeLabel } from '../../src/http/metrics.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { Browser, authRequest, createUser, oidc, registerClient, relyingParty, submitLogin } from '../helpers/oidc.js';
@@ -59,6 +60,50 @@ describe('Prometheus metrics', () => {
     expect(after).toMatch(/^gatehouse_process_cpu_seconds_total /m);
     // Interaction ids never become label values.
     expect(after).not.toMatch(/route="\/interaction\/[A-Za-z0-9_-]{20,}/);
+  });
+
+  test('when a token request runs, then its SQL statements are timed by verb in the query histogram', async () => {
+    const service = await relyingParty(app, await registerClient(app, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] }));
+    const before = await scrape();
+    // The client lookup reads (select); the issued token is stored (insert).
+    await oidc.clientCredentialsGrant(service, {});
+    const after = await scrape();
+    const delta = (series: string) => value(after, series) - value(before, series);
+
+    expect(after).toMatch(/^# TYPE gatehouse_db_query_duration_seconds histogram$/m);
+    expect(delta('gatehouse_db_query_duration_seconds_count{operation="select",outcome="ok"}')).toBeGreaterThanOrEqual(1);
+    expect(delta('gatehouse_db_query_duration_seconds_count{operation="insert",outcome="ok"}')).toBeGreaterThanOrEqual(1);
+    expect(delta('gatehouse_db_query_duration_seconds_sum{operation="select",outcome="ok"}')).toBeGreaterThan(0);
+    // Buckets are cumulative up to +Inf, which equals the count.
+    expect(value(after, 'gatehouse_db_query_duration_seconds_bucket{le="+Inf",operation="select",outcome="ok"}'))
+      .toBe(value(after, 'gatehouse_db_query_duration_seconds_count{operation="select",outcome="ok"}'));
+    expect(after).toMatch(/^gatehouse_db_query_duration_seconds_bucket\{le="0\.0005",operation="select",outcome="ok"\} /m);
+    expect(after).not.toMatch(/gatehouse_db_query_duration_seconds_count\{[^}]*outcome="error"/);
+  });
+
+  test('when a statement fails, then it is counted with outcome="error"', async () => {
+    const errors = async () => value(await scrape(), 'gatehouse_db_query_duration_seconds_count{operation="select",outcome="error"}');
+    const before = await errors();
+    await expect(app.db.prisma.$queryRawUnsafe('SELECT * FROM no_such_table')).rejects.toThrow();
+    expect(await errors()).toBe(before + 1);
+  });
+
+  test('when SQL is classified, then only its leading verb counts', () => {
+    expect(sqlOperation('SELECT 1')).toBe('select');
+    expect(sqlOperation('\n      select id FROM users')).toBe('select');
+    expect(sqlOperation('(SELECT 1) UNION (SELECT 2)')).toBe('select');
+    expect(sqlOperation('INSERT INTO "public"."clients" ...')).toBe('insert');
+    expect(sqlOperation('\tUpdate users SET x = 1')).toBe('update');
+    expect(sqlOperation('DELETE FROM user_tokens')).toBe('delete');
+    for (const sql of ['BEGIN', 'COMMIT', 'ROLLBACK', 'SAVEPOINT s1', 'RELEASE SAVEPOINT s1', 'START TRANSACTION']) {
+      expect(sqlOperation(sql)).toBe('transaction');
+    }
+    // A CTE's verb comes later; a longer word is not the verb; nothing is not a verb.
+    expect(sqlOperation('WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x')).toBe('other');
+    expect(sqlOperation('selection')).toBe('other');
+    expect(sqlOperation('select_x')).toBe('other');
+    expect(sqlOperation('SET search_path = x')).toBe('other');
+    expect(sqlOperation('')).toBe('other');
   });
 
   test('when paths carry ids, then they are labelled by pattern', () => {

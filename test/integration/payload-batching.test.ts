@@ -1,0 +1,121 @@
+// Group commit of artifact writes and lookups (src/db/batcher.ts, src/stores/oidc-payloads.ts):
+// concurrent calls share statements, yet each caller gets exactly its own result, and one
+// bad row cannot fail the rows batched with it.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createBatcher } from '../../src/db/batcher.js';
+import type { PayloadWrite } from '../../src/stores/oidc-payloads.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+
+const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('batcher', () => {
+  test('when one call arrives at an idle batcher, then it goes out at once, alone', async () => {
+    const batches: number[][] = [];
+    const call = createBatcher<number, number>({ run: async (items) => (batches.push(items), items.map((item) => item * 2)), inFlight: 2, maxBatch: 10, retrySingly: () => true });
+    expect(await call(21)).toBe(42);
+    expect(batches).toEqual([[21]]);
+  });
+
+  test('when 50 calls arrive while statements are in flight, then they share a few statements and each gets its own answer', async () => {
+    const batches: number[][] = [];
+    const call = createBatcher<number, number>({
+      run: async (items) => {
+        batches.push(items);
+        await later(20);
+        return items.map((item) => item * 2);
+      },
+      inFlight: 2,
+      maxBatch: 30,
+      retrySingly: () => true,
+    });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, index) => call(index)));
+    expect(results).toEqual(Array.from({ length: 50 }, (_, index) => index * 2));
+    // Two go out alone, the other 48 wait for a slot: at most 30 per statement.
+    expect(batches.slice(0, 2)).toEqual([[0], [1]]);
+    expect(batches.length).toBe(4);
+    expect(Math.max(...batches.map((batch) => batch.length))).toBe(30);
+    expect(batches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, index) => index));
+  });
+
+  test('when a batch fails for one bad item, then the others are retried alone and succeed, and only the bad one fails', async () => {
+    const call = createBatcher<number, number>({
+      run: async (items) => {
+        await later(5);
+        if (items.includes(13)) throw new Error('bad item');
+        return items;
+      },
+      inFlight: 1,
+      maxBatch: 10,
+      retrySingly: () => true,
+    });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, index) => call(index)));
+    expect(results.filter((result) => result.status === 'rejected')).toHaveLength(1);
+    expect((results[13] as PromiseRejectedResult).reason).toEqual(new Error('bad item'));
+    expect(results.filter((result) => result.status === 'fulfilled').map((result) => (result as PromiseFulfilledResult<number>).value)).toEqual(
+      Array.from({ length: 20 }, (_, index) => index).filter((index) => index !== 13),
+    );
+  });
+
+  test('when the failure is one every retry would repeat (an outage), then the batch fails as a whole without retries', async () => {
+    let runs = 0;
+    const call = createBatcher<number, number>({
+      run: async () => {
+        runs += 1;
+        await later(5);
+        throw new Error('database down');
+      },
+      inFlight: 1,
+      maxBatch: 10,
+      retrySingly: () => false,
+    });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, index) => call(index)));
+    expect(results.every((result) => result.status === 'rejected')).toBe(true);
+    expect(runs).toBe(2);
+  });
+});
+
+describe('batched artifact store', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startApp();
+  });
+  afterAll(async () => {
+    await app.destroy();
+  });
+
+  const write = (id: string, payload: Record<string, unknown>): PayloadWrite => ({
+    model: 'AccessToken', id, payload, grantId: `grant-${id}`, accountId: null, clientId: 'batch-client', uid: null, userCode: null, expiresAt: new Date(Date.now() + 60_000),
+  });
+
+  test('when 200 artifacts are stored and read back concurrently, then every one is found with its own payload, and unknown ids are not', async () => {
+    const store = app.app.services.stores.payloads;
+    const ids = Array.from({ length: 200 }, (_, index) => `batch-${index}`);
+    await Promise.all(ids.map((id) => store.upsert(write(id, { jti: id, n: id.length }))));
+    const found = await Promise.all([...ids, 'batch-missing'].map((id) => store.find('AccessToken', id)));
+    expect(found.slice(0, 200).map((row) => row?.payload.jti)).toEqual(ids);
+    expect(found[200]).toBeUndefined();
+    const row = await app.db.prisma.oidcPayload.findFirst({ where: { model: 'AccessToken', id: 'batch-7' } });
+    expect(row).toMatchObject({ grantId: 'grant-batch-7', clientId: 'batch-client' });
+    expect(row!.expiresAt!.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  test('when one artifact is written twice in the same batch, then the later write wins and both calls succeed', async () => {
+    const store = app.app.services.stores.payloads;
+    // Keep both statement slots busy so the writes below queue into one batch.
+    const busy = Array.from({ length: 4 }, (_, index) => store.upsert(write(`filler-${index}`, { jti: `filler-${index}` })));
+    const writes = [store.upsert(write('twice', { version: 1 })), store.upsert(write('twice', { version: 2 }))];
+    await Promise.all([...busy, ...writes]);
+    expect((await store.find('AccessToken', 'twice'))?.payload).toEqual({ version: 2 });
+  });
+
+  test('when a row PostgreSQL refuses is batched with good ones, then only that write fails and the others are stored', async () => {
+    const store = app.app.services.stores.payloads;
+    // jsonb cannot hold U+0000: PostgreSQL refuses the whole statement.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, index) => store.upsert(write(`mixed-${index}`, index === 5 ? { bad: 'nul\u0000byte' } : { jti: `mixed-${index}` }))),
+    );
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array.from({ length: 12 }, (_, index) => (index === 5 ? 'rejected' : 'fulfilled')));
+    const found = await Promise.all(Array.from({ length: 12 }, (_, index) => store.find('AccessToken', `mixed-${index}`)));
+    expect(found.map((row) => row?.payload.jti ?? null)).toEqual(Array.from({ length: 12 }, (_, index) => (index === 5 ? null : `mixed-${index}`)));
+  });
+});
