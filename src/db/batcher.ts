@@ -3,7 +3,7 @@
 // costs about a millisecond of CPU before PostgreSQL sees it, and each committed write
 // waits for its own WAL flush. A batcher sends the first call at once and, while up to
 // `inFlight` statements are running, gathers the calls that arrive into the next one. At
-// low load nothing waits (a call finding a free slot goes out immediately); under load
+// low load nothing waits (a call finding a free slot goes out within the same tick); under load
 // one statement carries many rows. Every caller still gets its own result only after its
 // row was written or read, so nothing is acknowledged before it is committed.
 //
@@ -33,6 +33,7 @@ interface Pending<I, O> {
 export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) => Promise<O> {
   const queue: Pending<I, O>[] = [];
   let running = 0;
+  let drainScheduled = false;
 
   async function runBatch(batch: Pending<I, O>[]): Promise<void> {
     running += 1;
@@ -58,6 +59,15 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
   return (item) =>
     new Promise<O>((resolve, reject) => {
       queue.push({ item, resolve, reject });
-      drain();
+      // Calls made by the same piece of work (oidc-provider looks a token up under three
+      // models at once) share a statement: the queue is sent once the current job and
+      // its promise reactions are done, not on the first call.
+      if (!drainScheduled) {
+        drainScheduled = true;
+        process.nextTick(() => {
+          drainScheduled = false;
+          drain();
+        });
+      }
     });
 }

@@ -16,25 +16,41 @@ describe('batcher', () => {
     expect(batches).toEqual([[21]]);
   });
 
-  test('when 50 calls arrive while statements are in flight, then they share a few statements and each gets its own answer', async () => {
+  test('when calls are made together (as with Promise.all), then they share one statement and each gets its own answer', async () => {
+    const batches: number[][] = [];
+    const call = createBatcher<number, number>({ run: async (items) => (batches.push(items), items.map((item) => item * 2)), inFlight: 2, maxBatch: 30, retrySingly: () => true });
+    expect(await Promise.all([call(1), call(2), call(3)])).toEqual([2, 4, 6]);
+    expect(batches).toEqual([[1, 2, 3]]);
+    // More than a statement may carry: split, in order.
+    batches.length = 0;
+    const results = await Promise.all(Array.from({ length: 50 }, (_, index) => call(index)));
+    expect(results).toEqual(Array.from({ length: 50 }, (_, index) => index * 2));
+    expect(batches.map((batch) => batch.length)).toEqual([30, 20]);
+  });
+
+  test('when calls arrive one by one while every slot is busy, then they wait and go out together in the next statement', async () => {
     const batches: number[][] = [];
     const call = createBatcher<number, number>({
       run: async (items) => {
         batches.push(items);
-        await later(20);
+        await later(30);
         return items.map((item) => item * 2);
       },
       inFlight: 2,
       maxBatch: 30,
       retrySingly: () => true,
     });
-    const results = await Promise.all(Array.from({ length: 50 }, (_, index) => call(index)));
-    expect(results).toEqual(Array.from({ length: 50 }, (_, index) => index * 2));
-    // Two go out alone, the other 48 wait for a slot: at most 30 per statement.
-    expect(batches.slice(0, 2)).toEqual([[0], [1]]);
-    expect(batches.length).toBe(4);
-    expect(Math.max(...batches.map((batch) => batch.length))).toBe(30);
-    expect(batches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, index) => index));
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    const calls = [call(100)];
+    await nextTurn();
+    calls.push(call(101));
+    await nextTurn();
+    for (let index = 0; index < 10; index += 1) {
+      calls.push(call(index));
+      await nextTurn();
+    }
+    expect(await Promise.all(calls)).toEqual([200, 202, ...Array.from({ length: 10 }, (_, index) => index * 2)]);
+    expect(batches).toEqual([[100], [101], Array.from({ length: 10 }, (_, index) => index)]);
   });
 
   test('when a batch fails for one bad item, then the others are retried alone and succeed, and only the bad one fails', async () => {
@@ -70,7 +86,8 @@ describe('batcher', () => {
     });
     const results = await Promise.allSettled(Array.from({ length: 6 }, (_, index) => call(index)));
     expect(results.every((result) => result.status === 'rejected')).toBe(true);
-    expect(runs).toBe(2);
+    // The six calls shared one statement, and nothing was tried again.
+    expect(runs).toBe(1);
   });
 });
 
