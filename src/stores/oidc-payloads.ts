@@ -199,9 +199,11 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
   return { ...store, upsert, find: (model: string, id: string) => find({ model, id }) };
 }
 
-// Two statements of each kind at once leave most of the pool (10 by default) to
-// everything else; under load each carries many rows.
-const BATCHES_IN_FLIGHT = 2;
+// One statement of each kind at a time: while it runs, the next batch fills. On these
+// machines each statement costs far more CPU (Prisma, the socket write, the backend) than
+// each extra row in it, and one in flight gave larger batches and more tokens per second
+// than two (docs/benchmarks.md). A call to an idle store still goes out at once.
+const BATCHES_IN_FLIGHT = 1;
 const MAX_BATCH = 200;
 
 /** Upserts of many artifacts in one statement; of two writes to one artifact, the later wins. */
