@@ -49,6 +49,14 @@ export const settings = {
     doc: 'PostgreSQL connection string. When set, Gatehouse uses this server instead of the embedded store.',
   },
   DATABASE_POOL_MAX: { schema: z.coerce.number().int().min(1).max(200).default(10), doc: 'Maximum PostgreSQL connections per instance.' },
+  DATABASE_CONNECT_TIMEOUT: {
+    schema: durationSeconds(5, 300),
+    doc: 'Seconds a request waits for a PostgreSQL connection (a free one from the pool, or a new one) before it gets HTTP 503 with `Retry-After`.',
+  },
+  DATABASE_STATEMENT_TIMEOUT: {
+    schema: durationSeconds(15, 3600),
+    doc: 'Seconds one SQL statement may run, lock waits included, before PostgreSQL cancels it; Gatehouse itself gives up on an answer one second later (a slow network). The request gets HTTP 503 with `Retry-After`.',
+  },
   SECRET_KEY: {
     schema: z
       .string()
@@ -212,6 +220,14 @@ export const settings = {
     schema: z.coerce.number().int().min(1).default(100),
     doc: 'Failed sign-ins from one IP address per hour, over all account names, before that address is refused (credential stuffing).',
   },
+  HASH_CONCURRENCY: {
+    schema: z.coerce.number().int().min(1).max(64).default(4),
+    doc: 'Password hashes (argon2id) computed at once; each holds about 19 MiB while it runs. Further sign-ins wait in the queue (`HASH_QUEUE_LIMIT`).',
+  },
+  HASH_QUEUE_LIMIT: {
+    schema: z.coerce.number().int().min(0).max(10_000).default(256),
+    doc: 'Sign-ins that may wait for a hashing slot; beyond, HTTP 503 with `Retry-After` instead of unbounded memory (0: no waiting).',
+  },
   HEADERS_TIMEOUT: {
     schema: z.coerce.number().int().min(1).max(300).default(20),
     doc: 'Seconds a client has to send the request headers; a slower one is disconnected (slow-client protection).',
@@ -290,6 +306,9 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
+  /** Seconds: waiting for a pooled connection, and one statement (checklist I6). */
+  readonly databaseConnectTimeout: number;
+  readonly databaseStatementTimeout: number;
   readonly secretKey: string | undefined;
   /** Earlier SECRET_KEYs that still open sealed data during a rotation (never used to seal). */
   readonly secretKeyPrevious: readonly string[];
@@ -304,6 +323,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Slow-client protection, seconds. */
   readonly timeouts: { readonly headers: number; readonly request: number };
+  /** Password hashes in flight, and sign-ins waiting for one before 503 (checklist I4). */
+  readonly passwordHashing: { readonly concurrency: number; readonly queueLimit: number };
   /** Requests per minute (checklist I1). */
   readonly rateLimits: {
     readonly tokenPerClient: number;
@@ -429,6 +450,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: values.DATA_DIR,
     databaseUrl: values.DATABASE_URL,
     databasePoolMax: values.DATABASE_POOL_MAX,
+    databaseConnectTimeout: values.DATABASE_CONNECT_TIMEOUT,
+    databaseStatementTimeout: values.DATABASE_STATEMENT_TIMEOUT,
     secretKey: values.SECRET_KEY,
     secretKeyPrevious: values.SECRET_KEY_PREVIOUS ?? [],
     cookieKeys: values.COOKIE_KEYS,
@@ -439,6 +462,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls: values.TLS_CERT_FILE && values.TLS_KEY_FILE ? { certFile: values.TLS_CERT_FILE, keyFile: values.TLS_KEY_FILE } : undefined,
     redisUrl: values.REDIS_URL,
     timeouts: { headers: values.HEADERS_TIMEOUT, request: values.REQUEST_TIMEOUT },
+    passwordHashing: { concurrency: values.HASH_CONCURRENCY, queueLimit: values.HASH_QUEUE_LIMIT },
     rateLimits: {
       tokenPerClient: values.TOKEN_RATE_LIMIT,
       tokenPerIp: values.TOKEN_IP_RATE_LIMIT,

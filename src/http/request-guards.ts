@@ -1,4 +1,6 @@
 // Guards at the edge, before oidc-provider and the pages see a request.
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import { describeProtocolError } from './error-pages.js';
 import type { Renderer } from './views.js';
@@ -39,6 +41,152 @@ export function decodesCleanly(query: string): boolean {
     }
   }
   return true;
+}
+
+/** Pages whose forms a person's browser posts: their refusals are pages, everything else JSON. */
+const FORM_PAGES = /^\/(auth|session\/end|interaction|account|password|email)(\/|$)|^\/device$/;
+/**
+ * Above every form parser's own limit (oidc-provider 56 KiB, the pages 16 KiB): a longer
+ * body is not inspected here but refused by that parser as too large.
+ */
+const MAX_INSPECTED_FORM = 64 * 1024;
+
+/**
+ * A form body whose names or values do not decode to valid UTF-8 is refused with 400
+ * (checklist I3/R9). Left alone, oidc-provider decodes such bytes to U+FFFD and the
+ * page forms keep a broken escape as literal text, so a client_id, token or login silently
+ * becomes a different string. The body is
+ * read once and put back on the request stream untouched, so the parser below
+ * (oidc-provider's, which reads `ctx.req` itself, or @koa/bodyparser's) parses the very
+ * same bytes, with its own limits and error answers. Only urlencoded POSTs pay for it,
+ * and a body without raw or percent-encoded bytes ≥ 0x80 costs one scan.
+ */
+export function rejectMalformedForms(render: Renderer, options: { handledBelow?: (path: string) => boolean } = {}) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    // Routers that answer in their own format check for themselves: the admin API reads
+    // JSON only and refuses a form with a 415 problem document.
+    const length = ctx.request.length;
+    if (ctx.method !== 'POST' || length === 0 || length > MAX_INSPECTED_FORM || options.handledBelow?.(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) {
+      await next();
+      return;
+    }
+    const body = await peekBody(ctx.req, MAX_INSPECTED_FORM);
+    if (body === null) {
+      // The client went away mid-upload: nobody reads this answer, and nothing is logged as a fault.
+      ctx.status = 400;
+      return;
+    }
+    if (body === undefined || formDecodesToUtf8(body)) {
+      await next();
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    if (FORM_PAGES.test(ctx.path)) {
+      const t = render.translator(ctx);
+      render(ctx, 'error', { title: t('error.refusedTitle'), heading: t('error.refusedHeading'), message: t('error.malformed'), hint: t('error.goBack') }, 400);
+      return;
+    }
+    ctx.status = 400;
+    ctx.body = { error: 'invalid_request', error_description: 'the request body is not valid percent-encoded UTF-8' };
+  };
+}
+
+/**
+ * Reads a body of at most `limit` bytes and puts it back with `unshift`, which a stream
+ * allows until it has emitted 'end': the bytes are taken as soon as the whole message has
+ * arrived (`complete`), before anything reads the stream to its end. Undefined when the
+ * body is longer (what was read goes back too); null when the client went away.
+ */
+async function peekBody(req: IncomingMessage, limit: number): Promise<Buffer | null | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const putBack = () => {
+    const body = Buffer.concat(chunks, size);
+    if (size > 0) req.unshift(body);
+    return body;
+  };
+  for (;;) {
+    for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) {
+      chunks.push(chunk);
+      size += chunk.length;
+    }
+    // Synchronous from the last read() to unshift(): 'end' is emitted on a later tick, and
+    // not at all while the stream holds data again.
+    if (size > limit) {
+      putBack();
+      return undefined;
+    }
+    if (req.complete) return putBack();
+    if (!(await readable(req))) return null;
+  }
+}
+
+/** Resolves true at the next 'readable', false if the request fails or closes first. */
+function readable(req: IncomingMessage): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (value: boolean) => () => {
+      req.off('readable', onReadable);
+      req.off('error', onGone);
+      req.off('close', onGone);
+      resolve(value);
+    };
+    const onReadable = settle(true);
+    const onGone = settle(false);
+    req.once('readable', onReadable);
+    req.once('error', onGone);
+    req.once('close', onGone);
+  });
+}
+
+const PERCENT = 0x25;
+const AMPERSAND = 0x26;
+const EQUALS = 0x3d;
+
+/**
+ * Whether every name and value of an urlencoded body decodes to valid UTF-8, the way
+ * node:querystring and qs split and unescape it: parts end at `&` and `=`, `%XX` with two
+ * hex digits is a byte, anything else (a lone `%`, `%zz`) is kept literally as they keep it.
+ */
+export function formDecodesToUtf8(body: Buffer): boolean {
+  // Raw bytes must be UTF-8 themselves (RFC 6749 Appendix B; the WHATWG urlencoded parser).
+  if (!isUtf8(body)) return false;
+  // Fast path: with no escaped byte ≥ 0x80 (%8X to %FX), decoding adds only ASCII between
+  // raw sequences that were just found whole, so every part is valid.
+  if (!hasHighEscape(body)) return true;
+  const decoded = Buffer.allocUnsafe(body.length);
+  let length = 0;
+  for (let i = 0; i < body.length; i += 1) {
+    const byte = body[i]!;
+    if (byte === AMPERSAND || byte === EQUALS) {
+      if (!isUtf8(decoded.subarray(0, length))) return false;
+      length = 0;
+      continue;
+    }
+    const high = byte === PERCENT ? hexValue(body[i + 1]) : -1;
+    const low = high >= 0 ? hexValue(body[i + 2]) : -1;
+    if (low >= 0) {
+      decoded[length++] = high * 16 + low;
+      i += 2;
+    } else {
+      decoded[length++] = byte;
+    }
+  }
+  return isUtf8(decoded.subarray(0, length));
+}
+
+function hasHighEscape(body: Buffer): boolean {
+  for (let at = body.indexOf(PERCENT); at !== -1; at = body.indexOf(PERCENT, at + 1)) {
+    const high = hexValue(body[at + 1]);
+    if (high >= 8 && hexValue(body[at + 2]) >= 0) return true;
+  }
+  return false;
+}
+
+function hexValue(byte: number | undefined): number {
+  if (byte === undefined) return -1;
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
 }
 
 const MAX_AUTHORIZATION_POST = 8 * 1024;

@@ -53,7 +53,8 @@ class Semaphore {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.limit) {
       if (this.#waiting.length >= this.maxQueue) {
-        throw new AppError('unavailable', 'Too many sign-ins are being processed; try again in a moment.');
+        // Retry-After for every surface: pages set their own, the admin API copies these headers.
+        throw new AppError('unavailable', 'Too many sign-ins are being processed; try again in a moment.', [], { 'Retry-After': '5' });
       }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     } else {
@@ -73,6 +74,7 @@ export class PasswordHasher {
   readonly #gate: Semaphore;
   #dummyHash: Promise<string> | undefined;
 
+  /** The defaults match HASH_CONCURRENCY and HASH_QUEUE_LIMIT's; the server passes the configured values. */
   constructor(options: { concurrency?: number; maxQueue?: number } = {}) {
     this.#gate = new Semaphore(options.concurrency ?? 4, options.maxQueue ?? 256);
   }

@@ -118,7 +118,7 @@ describe('batched artifact store', () => {
 
   test('when one artifact is written twice in the same batch, then the later write wins and both calls succeed', async () => {
     const store = app.app.services.stores.payloads;
-    // Keep both statement slots busy so the writes below queue into one batch.
+    // Made together, the writes below go out in one statement.
     const busy = Array.from({ length: 4 }, (_, index) => store.upsert(write(`filler-${index}`, { jti: `filler-${index}` })));
     const writes = [store.upsert(write('twice', { version: 1 })), store.upsert(write('twice', { version: 2 }))];
     await Promise.all([...busy, ...writes]);

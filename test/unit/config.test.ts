@@ -34,6 +34,15 @@ describe('configuration', () => {
     expect(config.cookieKeys).toEqual(['k'.repeat(32), 'o'.repeat(40)]);
   });
 
+  test('when the password-hashing queue is not set, then 4 hashes at once and 256 waiting; out-of-range values are refused by name', () => {
+    expect(loadConfig({}).passwordHashing).toEqual({ concurrency: 4, queueLimit: 256 });
+    expect(loadConfig({ HASH_CONCURRENCY: '1', HASH_QUEUE_LIMIT: '0' }).passwordHashing).toEqual({ concurrency: 1, queueLimit: 0 });
+    expect(() => loadConfig({ HASH_CONCURRENCY: '0' })).toThrow(/HASH_CONCURRENCY: /);
+    expect(() => loadConfig({ HASH_CONCURRENCY: '65' })).toThrow(/HASH_CONCURRENCY: /);
+    expect(() => loadConfig({ HASH_QUEUE_LIMIT: '-1' })).toThrow(/HASH_QUEUE_LIMIT: /);
+    expect(() => loadConfig({ HASH_QUEUE_LIMIT: '2.5' })).toThrow(/HASH_QUEUE_LIMIT: /);
+  });
+
   test('when a cookie key is short, then it is refused', () => {
     expect(() => loadConfig({ COOKIE_KEYS: 'short' })).toThrow(/COOKIE_KEYS: each cookie key needs at least 32 characters/);
   });

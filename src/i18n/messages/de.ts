@@ -155,6 +155,7 @@ export const de: Catalogue = {
   'service.formMalformed': 'Das Formular war unvollständig oder fehlerhaft.',
   'service.formFormat': 'Das Formular wurde in einem Format gesendet, das diese Seite nicht annimmt.',
   'service.stepComplete': 'Dieser Anmeldeschritt ist bereits abgeschlossen.',
+  'service.hashingBusy': 'Gerade werden zu viele Anmeldungen bearbeitet; versuchen Sie es gleich noch einmal.',
   'service.tooLong': 'E-Mail-Adresse, Benutzername oder Passwort sind zu lang.',
   'service.nothingToConfirm': 'Für diese Anmeldung gibt es nichts zu bestätigen.',
   'service.signInFirst': 'Melden Sie sich zuerst an.',

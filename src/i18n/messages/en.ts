@@ -154,6 +154,7 @@ export const en = {
   'service.formMalformed': 'The form was incomplete or malformed.',
   'service.formFormat': 'The form was sent in a format this page does not accept.',
   'service.stepComplete': 'This sign-in step is already complete.',
+  'service.hashingBusy': 'Too many sign-ins are being processed; try again in a moment.',
   'service.tooLong': 'The email, username or password is too long.',
   'service.nothingToConfirm': 'There is nothing to confirm for this sign-in.',
   'service.signInFirst': 'Sign in first.',
