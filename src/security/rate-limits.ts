@@ -62,11 +62,21 @@ export class RateLimits {
 
   constructor(private readonly counters: Counters) {}
 
-  /** Whether one more request would be allowed, without counting it. */
+  /**
+   * Whether one more request would be allowed, without counting it. For a leased limit,
+   * while this instance's lease for the window lives, the answer comes from it: hits left
+   * in the lease, or else the shared total seen when it was taken. (A peek is advisory
+   * either way: the charge that follows is what counts, and is never over the limit.)
+   */
   peek(rule: LimitRule, subject: string): Promise<LimitDecision> {
     if (leaseSize(rule) > 1) {
-      const local = this.#fromLease(rule, counterKey(rule.name, subject), false);
+      const key = counterKey(rule.name, subject);
+      const local = this.#fromLease(rule, key, false);
       if (local) return Promise.resolve(local);
+      const lease = this.#leases.get(key);
+      if (lease && lease.expiresAt > Date.now() && lease.total < rule.max) {
+        return Promise.resolve({ allowed: true, rule, remaining: rule.max - lease.total - 1, resetSeconds: Math.max(1, Math.ceil((lease.expiresAt - Date.now()) / 1000)) });
+      }
     }
     return peekLimit(this.counters, rule, subject);
   }

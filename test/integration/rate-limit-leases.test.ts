@@ -120,6 +120,11 @@ describe('rate-limit leases', () => {
     }
     // The whole lease was handed out by peeks and charges without asking the store again.
     expect(calls()).toBe(afterFirstCharge);
+    // With the lease used up, a peek is answered from the total seen when it was taken.
     expect((await limits.peek(busy, 'client-f')).remaining).toBe(1_000 - size - 1);
+    expect(calls()).toBe(afterFirstCharge);
+    // The next charge takes a new lease: one call.
+    await limits.charge(busy, 'client-f');
+    expect(calls()).toBe(afterFirstCharge + 1);
   });
 });
