@@ -51,11 +51,11 @@ export const settings = {
   DATABASE_POOL_MAX: { schema: z.coerce.number().int().min(1).max(200).default(10), doc: 'Maximum PostgreSQL connections per instance.' },
   DATABASE_CONNECT_TIMEOUT: {
     schema: durationSeconds(5, 300),
-    doc: 'Seconds a request waits for a PostgreSQL connection (a free one from the pool, or a new one) before it gets HTTP 503 with `Retry-After`.',
+    doc: 'With `DATABASE_URL`: seconds a request waits for a PostgreSQL connection (a free one from the pool, or a new one) before it gets HTTP 503 with `Retry-After`.',
   },
   DATABASE_STATEMENT_TIMEOUT: {
     schema: durationSeconds(15, 3600),
-    doc: 'Seconds one SQL statement may run, lock waits included, before PostgreSQL cancels it; Gatehouse itself gives up on an answer one second later (a slow network). The request gets HTTP 503 with `Retry-After`.',
+    doc: 'With `DATABASE_URL`: seconds one SQL statement may run, lock waits included, before PostgreSQL cancels it; Gatehouse itself gives up on an answer one second later (a slow network). The request gets HTTP 503 with `Retry-After`.',
   },
   SECRET_KEY: {
     schema: z

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const secrets = await resolveSecrets(config, logger);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.databasePoolMax });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.databasePoolMax, connectTimeoutMs: config.databaseConnectTimeout * 1000, statementTimeoutMs: config.databaseStatementTimeout * 1000 });
   const migrations = await migrate(db);
   if (migrations.applied.length) logger.info({ applied: migrations.applied }, 'database migrated');
   const app = await createApp({ config, db, secrets, logger });

@@ -20,7 +20,7 @@ export async function withGatehouse<T>(task: (context: CliContext) => Promise<T>
   // Logs go to stderr so stdout carries only the command's JSON.
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, stderr: true, format: config.logFormat });
   const secrets = await resolveSecrets(config, logger);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2, connectTimeoutMs: config.databaseConnectTimeout * 1000, statementTimeoutMs: config.databaseStatementTimeout * 1000 });
   try {
     await migrate(db);
     const gatehouse = await createGatehouse({ config, db, secrets, logger, render: createRenderer({ cache: false, brand: config.brand }) });
@@ -36,7 +36,7 @@ export async function withGatehouse<T>(task: (context: CliContext) => Promise<T>
 
 export async function withDatabase<T>(task: (db: Database) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2, connectTimeoutMs: config.databaseConnectTimeout * 1000, statementTimeoutMs: config.databaseStatementTimeout * 1000 });
   try {
     return await task(db);
   } finally {

@@ -44,6 +44,10 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolMax?: number;
+  /** Wait for a pooled connection (a free one, or a new one), ms. PostgreSQL only. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL's statement_timeout, ms: one statement, lock waits included. */
+  statementTimeoutMs?: number;
 }
 
 // Any constant works; it only has to be the same in every instance (see migrate.ts).
@@ -51,7 +55,11 @@ const MIGRATION_LOCK_ID = 72707369;
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolMax ?? 10)
+    ? openPostgres(options.databaseUrl, {
+        poolMax: options.poolMax ?? 10,
+        connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+        statementTimeoutMs: options.statementTimeoutMs ?? 15_000,
+      })
     : openEmbedded(options.dataDir);
 }
 
@@ -61,7 +69,81 @@ function once(task: () => Promise<void>): () => Promise<void> {
   return () => (running ??= task());
 }
 
-async function openPostgres(url: string, poolMax: number): Promise<Database> {
+// How much later than the server's statement_timeout the client gives up on an answer: the
+// server's timer runs only while it executes, so a statement or result held up on the
+// network (a slow or congested link) would otherwise keep a request waiting unbounded.
+const ANSWER_GRACE_MS = 1_000;
+
+/**
+ * A pg client that drops its connection when a statement's answer is late (pg's
+ * query_timeout fired). pg itself only stops waiting: the statement may still run, and
+ * inside a transaction the connection would go back to the pool with that transaction
+ * open, for the next request to commit or roll back by accident. A dead connection is
+ * never reused: the pool discards it and the next checkout opens a fresh one.
+ */
+class DeadlineClient extends pg.Client {
+  // pg's query has a dozen overloads (callback, promise, submittable); this one forwards
+  // them all, so only `any` fits every one of them.
+  override query(...args: any[]): any {
+    const last = args.length - 1;
+    if (typeof args[last] === 'function') {
+      const callback = args[last] as (error: unknown, result: unknown) => void;
+      args[last] = (error: unknown, result: unknown) => {
+        this.dropIfLate(error);
+        callback(error, result);
+      };
+      return (super.query as (...params: unknown[]) => unknown)(...args);
+    }
+    const result = (super.query as (...params: unknown[]) => unknown)(...args);
+    if (result instanceof Promise) {
+      return result.catch((error: unknown) => {
+        this.dropIfLate(error);
+        throw error;
+      });
+    }
+    return result;
+  }
+
+  private dropIfLate(error: unknown): void {
+    if (error instanceof Error && error.message === 'Query read timeout') {
+      (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    }
+  }
+}
+
+/**
+ * Prisma ends a transaction by sending COMMIT or ROLLBACK and only then releasing its
+ * connection; when that statement fails (the connection dropped, or an answer was late
+ * and DeadlineClient closed it), the release is skipped and the connection stays checked
+ * out for good. Each such failure would shrink the pool by one, until no request gets a
+ * connection and shutdown waits forever for them. Releasing it here lets pg-pool discard
+ * the broken connection and open a fresh one.
+ */
+function releaseOnFailedEnd(factory: PrismaPg): PrismaPg {
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    const startTransaction = adapter.startTransaction.bind(adapter);
+    adapter.startTransaction = async (isolationLevel) => {
+      const tx = await startTransaction(isolationLevel);
+      const executeRaw = tx.executeRaw.bind(tx);
+      tx.executeRaw = async (query) => {
+        try {
+          return await executeRaw(query);
+        } catch (error) {
+          // With pg, rollback() only releases the connection (the SQL was sent above).
+          if (/^\s*(COMMIT|ROLLBACK)\b/i.test(query.sql)) await tx.rollback().catch(() => {});
+          throw error;
+        }
+      };
+      return tx;
+    };
+    return adapter;
+  };
+  return factory;
+}
+
+async function openPostgres(url: string, limits: { poolMax: number; connectTimeoutMs: number; statementTimeoutMs: number }): Promise<Database> {
   // `?schema=NAME` selects a PostgreSQL schema, as in Prisma's own URLs. Prisma's query
   // compiler qualifies every table with it, and the search path makes our raw SQL
   // (migrations) land there too.
@@ -74,17 +156,20 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     // UTC sessions: timestamps sent as parameters carry no zone, and must mean the same
     // instant as now() in SQL whatever the server's default time zone is.
     options: `-c search_path="${schema}" -c TimeZone=UTC`,
-    max: poolMax,
-    // Fail fast while the server is unreachable instead of queueing requests forever.
-    connectionTimeoutMillis: 5_000,
+    max: limits.poolMax,
+    // Fail fast while the server is unreachable, slow or every connection is busy (a long
+    // lock) instead of queueing requests forever: the error becomes a 503.
+    connectionTimeoutMillis: limits.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
-    statement_timeout: 15_000,
+    statement_timeout: limits.statementTimeoutMs,
+    query_timeout: limits.statementTimeoutMs + ANSWER_GRACE_MS,
+    Client: DeadlineClient,
   });
   // An idle client losing its connection (server restart) must not crash the process;
   // the pool replaces it on the next checkout.
   pool.on('error', () => {});
   const probe: QueryProbe = { observer: undefined };
-  const prisma = new PrismaClient({ adapter: timeQueries(new PrismaPg(pool, { schema }), probe) });
+  const prisma = new PrismaClient({ adapter: timeQueries(releaseOnFailedEnd(new PrismaPg(pool, { schema })), probe) });
 
   // LISTEN needs one long-lived connection of its own, outside the pool. When it drops,
   // notices sent meanwhile are lost: listeners hear about the gap, and it reconnects.
@@ -97,7 +182,7 @@ async function openPostgres(url: string, poolMax: number): Promise<Database> {
     const previous = listener;
     listener = undefined;
     await previous?.end().catch(() => {});
-    const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: limits.connectTimeoutMs });
     const lost = () => {
       if (closed || listener !== client) return;
       listener = undefined;

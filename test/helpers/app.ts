@@ -129,7 +129,15 @@ async function launch(storage: Storage, options: StartOptions, port: number): Pr
   appCounter += 1;
   const logFile = LOG_DIR ? path.join(LOG_DIR, `app-${process.pid}-${appCounter}.log`) : undefined;
   const logger = createLogger({ level: config.logLevel, ...(logFile ? { file: logFile } : {}) });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 5 });
+  // Five connections per test app keep a suite on the shared server under its connection
+  // cap; a test that sets DATABASE_POOL_MAX (pool exhaustion) gets its own number.
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: options.env?.DATABASE_POOL_MAX ? config.databasePoolMax : 5,
+    connectTimeoutMs: config.databaseConnectTimeout * 1000,
+    statementTimeoutMs: config.databaseStatementTimeout * 1000,
+  });
   await migrate(db);
   // A store written by another process (the CLI) is readable only with its secrets.
   const appSecrets: Secrets = config.secretKey && config.cookieKeys

@@ -28,7 +28,11 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 45_000);
+    const timer = setTimeout(() => {
+      // Not left running: the caller never gets its handle to stop it.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start: ${output}`));
+    }, 45_000);
     const poll = setInterval(() => {
       if (!output.includes('Gatehouse is serving')) return;
       clearInterval(poll);

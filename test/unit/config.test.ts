@@ -43,6 +43,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ HASH_QUEUE_LIMIT: '2.5' })).toThrow(/HASH_QUEUE_LIMIT: /);
   });
 
+  test('when the database timeouts are not set, then 5 s for a connection and 15 s per statement; zero, fractions and huge values are refused by name', () => {
+    expect(loadConfig({})).toMatchObject({ databasePoolMax: 10, databaseConnectTimeout: 5, databaseStatementTimeout: 15 });
+    expect(loadConfig({ DATABASE_CONNECT_TIMEOUT: '1', DATABASE_STATEMENT_TIMEOUT: '2' })).toMatchObject({ databaseConnectTimeout: 1, databaseStatementTimeout: 2 });
+    expect(() => loadConfig({ DATABASE_CONNECT_TIMEOUT: '0' })).toThrow(/DATABASE_CONNECT_TIMEOUT: /);
+    expect(() => loadConfig({ DATABASE_CONNECT_TIMEOUT: '301' })).toThrow(/DATABASE_CONNECT_TIMEOUT: /);
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: '0' })).toThrow(/DATABASE_STATEMENT_TIMEOUT: /);
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: '1.5' })).toThrow(/DATABASE_STATEMENT_TIMEOUT: /);
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: '3601' })).toThrow(/DATABASE_STATEMENT_TIMEOUT: /);
+  });
+
   test('when a cookie key is short, then it is refused', () => {
     expect(() => loadConfig({ COOKIE_KEYS: 'short' })).toThrow(/COOKIE_KEYS: each cookie key needs at least 32 characters/);
   });

@@ -1,0 +1,220 @@
+// Checklist R2/I6: the network between Gatehouse and PostgreSQL turns slow while steady
+// traffic runs. The real server process (dist/main.js) reaches its database through a
+// latency proxy (test/helpers/latency-proxy.ts, in place of toxiproxy), set to 0, then
+// 200 ms per chunk, then 2 s per chunk (beyond the 1 s statement and connect timeouts
+// the server is given here), then 0 again. Expected: at 200 ms tokens are still issued,
+// only slower; at 2 s database-backed requests get 503 with Retry-After within a bound
+// (never a hang, never a 500); discovery and /jwks, served from memory, keep p99 < 50 ms
+// throughout; once the latency is gone everything works again without a restart, and the
+// process never dies.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createAdminClient, type AdminCredentials } from '../helpers/admin.js';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { basicHeader } from '../helpers/http.js';
+import { startLatencyProxy, type LatencyProxy } from '../helpers/latency-proxy.js';
+import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
+
+const bin = postgresBinaries();
+// Without PostgreSQL's binaries there is no server of our own to slow down.
+const describeWithPostgres = bin ? describe : describe.skip;
+
+type Kind = 'token' | 'introspection' | 'discovery' | 'jwks';
+const DATABASE_BACKED: readonly Kind[] = ['token', 'introspection'];
+
+interface Sample {
+  kind: Kind;
+  started: number;
+  ms: number;
+  status: number;
+  retryAfter: string | null;
+  error?: string;
+  token?: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The server's timeouts for this test, seconds: statement (the client gives up 1 s later) and connect. */
+const STATEMENT_TIMEOUT = 1;
+const CONNECT_TIMEOUT = 1;
+/**
+ * The longest any request may take, in any phase: the store sends one grouped token
+ * statement at a time, so a request can wait for one that is late (statement timeout +
+ * the client's 1 s grace: 2 s) and then be late itself (2 s), plus 1 s for the rest. The
+ * 2 s latency alone makes one round trip 4 s, and a request makes several.
+ */
+const BOUND_MS = 5_000;
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+describeWithPostgres('R2 when the database turns slow under steady traffic', () => {
+  let postgres: PrivatePostgres;
+  let proxy: LatencyProxy;
+  let setup: TestApp;
+  let gatehouse: ServerProcess;
+  let origin: string;
+  let service: AdminCredentials;
+
+  beforeAll(async () => {
+    postgres = await createPrivatePostgres(bin!);
+    const target = new URL(postgres.url);
+    proxy = await startLatencyProxy({ host: target.hostname, port: Number(target.port) });
+    // The server process and this in-process app share the store and its secrets: the
+    // app (straight to PostgreSQL) migrates it and creates the client the traffic uses.
+    const secrets = { SECRET_KEY: randomBytes(32).toString('base64'), COOKIE_KEYS: randomBytes(32).toString('base64url') };
+    setup = await startApp({ env: { DATABASE_URL: postgres.url, ...secrets } });
+    service = await createAdminClient(setup, 'none');
+    await setup.stop();
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    gatehouse = await startServerProcess({
+      PORT: String(port),
+      ISSUER: origin,
+      DATABASE_URL: proxy.through(postgres.url),
+      DATABASE_STATEMENT_TIMEOUT: String(STATEMENT_TIMEOUT),
+      DATABASE_CONNECT_TIMEOUT: String(CONNECT_TIMEOUT),
+      // Every token request reads its client from the database, not from a cache.
+      CLIENT_CACHE_TTL: '0',
+      PURGE_INTERVAL: '0',
+      TOKEN_RATE_LIMIT: '100000',
+      TOKEN_IP_RATE_LIMIT: '100000',
+      INTROSPECTION_RATE_LIMIT: '100000',
+      ...secrets,
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await stopServerProcess(gatehouse);
+    await setup?.destroy().catch(() => {});
+    await proxy?.close();
+    await postgres?.destroy();
+  });
+
+  /** One request of the given kind, timed; a transport failure (or a hang cut at 15 s) is status 0. */
+  async function send(kind: Kind, token: string | undefined): Promise<Sample> {
+    const started = Date.now();
+    const sample = (status: number, retryAfter: string | null, extra: Partial<Sample> = {}): Sample => ({
+      kind, started, ms: Date.now() - started, status, retryAfter, ...extra,
+    });
+    try {
+      const init: RequestInit = { redirect: 'manual', signal: AbortSignal.timeout(15_000) };
+      if (kind === 'token' || kind === 'introspection') {
+        Object.assign(init, {
+          method: 'POST',
+          headers: { authorization: basicHeader(service.clientId, service.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(kind === 'token' ? { grant_type: 'client_credentials' } : { token: token ?? 'none' }),
+        });
+      }
+      const url = { token: '/token', introspection: '/token/introspection', discovery: '/.well-known/openid-configuration', jwks: '/jwks' }[kind];
+      const response = await fetch(`${origin}${url}`, init);
+      const text = await response.text();
+      const body = (response.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as { access_token?: string; error?: string }) : {};
+      return sample(response.status, response.headers.get('retry-after'), {
+        ...(body.error ? { error: body.error } : {}),
+        ...(body.access_token ? { token: body.access_token } : {}),
+      });
+    } catch {
+      return sample(0, null);
+    }
+  }
+
+  test('then tokens are slower at 200 ms, 503 in bounded time beyond the timeouts, discovery and JWKS stay fast, and it recovers without a restart', async () => {
+    const pid = gatehouse.child.pid;
+    const samples: Sample[] = [];
+    const issued: string[] = [];
+    let running = true;
+    // Three clients alternate token and introspection requests, one after another...
+    const databaseWorkers = Array.from({ length: 3 }, async (_, worker) => {
+      for (let i = worker; running; i += 1) {
+        const result = await send(DATABASE_BACKED[i % DATABASE_BACKED.length]!, issued[issued.length - 1]);
+        samples.push(result);
+        if (result.token) issued.push(result.token);
+        await sleep(50);
+      }
+    });
+    // ...while one client polls the endpoints served from memory.
+    const memoryWorker = (async () => {
+      for (let i = 0; running; i += 1) {
+        samples.push(await send(i % 2 ? 'jwks' : 'discovery', undefined));
+        await sleep(25);
+      }
+    })();
+
+    await sleep(2_000);
+    const slow = Date.now();
+    proxy.setLatency(200);
+    await sleep(6_000);
+    const stalled = Date.now();
+    const connectionsBeforeStall = proxy.connectionsOpened();
+    proxy.setLatency(2_000);
+    await sleep(4_000);
+    const readyWhileStalled = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(15_000) });
+    const healthWhileStalled = await fetch(`${origin}/healthz`);
+    await sleep(3_000);
+    const connectionsDuringStall = proxy.connectionsOpened() - connectionsBeforeStall;
+    const healed = Date.now();
+    proxy.setLatency(0);
+    await sleep(9_000);
+    running = false;
+    await Promise.all([...databaseWorkers, memoryWorker]);
+
+    const show = (list: Sample[]) => list.map((s) => `${s.kind}@${s.started - slow}ms:${s.status}/${s.ms}ms`).join(', ');
+    const finished = (s: Sample) => s.started + s.ms;
+    const backed = samples.filter((s) => DATABASE_BACKED.includes(s.kind));
+
+    // No latency: everything works.
+    const baseline = backed.filter((s) => finished(s) < slow);
+    expect(baseline.length).toBeGreaterThan(3);
+    expect(show(baseline.filter((s) => s.status !== 200))).toBe('');
+
+    // 200 ms per chunk: still 200, only slower, at least one round trip through the proxy
+    // (a request and its answer, 2 × 200 ms) each.
+    const slower = backed.filter((s) => s.started >= slow && finished(s) < stalled);
+    expect(slower.filter((s) => s.kind === 'token').length).toBeGreaterThan(2);
+    expect(show(slower.filter((s) => s.status !== 200))).toBe('');
+    expect(show(slower.filter((s) => s.ms < 400))).toBe('');
+    expect(percentile(slower.map((s) => s.ms), 50)).toBeGreaterThan(percentile(baseline.map((s) => s.ms), 50) + 400);
+
+    // 2 s per chunk, beyond every timeout: 503 with Retry-After, the OAuth JSON error at
+    // /token, and readiness fails while liveness passes.
+    const beyond = backed.filter((s) => s.started >= stalled && finished(s) < healed);
+    expect(beyond.filter((s) => s.kind === 'token').length).toBeGreaterThan(2);
+    expect(show(beyond.filter((s) => s.status !== 503 || s.retryAfter === null))).toBe('');
+    expect(show(beyond.filter((s) => s.kind === 'token' && s.error !== 'temporarily_unavailable'))).toBe('');
+    expect(readyWhileStalled.status).toBe(503);
+    expect(healthWhileStalled.status).toBe(200);
+    // No retry storm: each failing request opens at most one connection (plus the
+    // notice listener's one reconnect a second).
+    expect(connectionsDuringStall).toBeLessThanOrEqual(beyond.length + 10);
+
+    // Never a hang, never a 500, never a dropped connection, in any phase.
+    expect(show(samples.filter((s) => s.ms > BOUND_MS))).toBe('');
+    expect(show(samples.filter((s) => s.status === 0 || (s.status >= 500 && s.status !== 503)))).toBe('');
+
+    // Discovery and JWKS do not touch the database: always 200, and p99 < 50 ms in each
+    // phase from the slow one on (the first seconds warm up this process's HTTP client).
+    const memory = samples.filter((s) => !DATABASE_BACKED.includes(s.kind));
+    expect(show(memory.filter((s) => s.status !== 200))).toBe('');
+    for (const [from, to] of [[slow, stalled], [stalled, healed], [healed, Infinity]] as const) {
+      const phase = memory.filter((s) => s.started >= from && s.started < to);
+      expect(phase.length).toBeGreaterThan(20);
+      expect(percentile(phase.map((s) => s.ms), 99)).toBeLessThan(50);
+    }
+
+    // Latency gone: within 5 s every request succeeds again, in the same process.
+    const recovered = backed.filter((s) => s.started >= healed + 5_000);
+    expect(recovered.filter((s) => s.kind === 'token').length).toBeGreaterThan(2);
+    expect(show(recovered.filter((s) => s.status !== 200))).toBe('');
+    const lastToken = issued[issued.length - 1];
+    const introspected = await send('introspection', lastToken);
+    expect(introspected.status).toBe(200);
+    expect((await fetch(`${origin}/readyz`)).status).toBe(200);
+    expect(gatehouse.child.exitCode).toBeNull();
+    expect(gatehouse.child.signalCode).toBeNull();
+    expect(gatehouse.child.pid).toBe(pid);
+    expect(gatehouse.output()).not.toMatch(/unhandled error|uncaught|unhandledRejection/i);
+  }, 60_000);
+});
