@@ -30,10 +30,12 @@ describe('batcher', () => {
 
   test('when calls arrive one by one while every slot is busy, then they wait and go out together in the next statement', async () => {
     const batches: number[][] = [];
+    // Statements finish only when the test says so: no timing involved.
+    const releases: Array<() => void> = [];
     const call = createBatcher<number, number>({
       run: async (items) => {
         batches.push(items);
-        await later(30);
+        await new Promise<void>((resolve) => releases.push(resolve));
         return items.map((item) => item * 2);
       },
       inFlight: 2,
@@ -49,8 +51,13 @@ describe('batcher', () => {
       calls.push(call(index));
       await nextTurn();
     }
-    expect(await Promise.all(calls)).toEqual([200, 202, ...Array.from({ length: 10 }, (_, index) => index * 2)]);
+    // Both slots are taken; the ten later calls wait.
+    expect(batches).toEqual([[100], [101]]);
+    releases.shift()!();
+    await nextTurn();
     expect(batches).toEqual([[100], [101], Array.from({ length: 10 }, (_, index) => index)]);
+    while (releases.length) releases.shift()!();
+    expect(await Promise.all(calls)).toEqual([200, 202, ...Array.from({ length: 10 }, (_, index) => index * 2)]);
   });
 
   test('when a batch fails for one bad item, then the others are retried alone and succeed, and only the bad one fails', async () => {
