@@ -14,6 +14,8 @@ import { createAdminClient, type AdminCredentials } from '../helpers/admin.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { basicHeader } from '../helpers/http.js';
 import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { sleep } from '../helpers/security.js';
+import { percentile, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
 
 const bin = postgresBinaries();
 // Without PostgreSQL's binaries there is no server of our own to lock.
@@ -22,17 +24,7 @@ const describeWithPostgres = bin ? describe : describe.skip;
 type Kind = 'token' | 'introspection' | 'discovery' | 'jwks' | 'healthz';
 const DATABASE_BACKED: readonly Kind[] = ['token', 'introspection'];
 
-interface Sample {
-  kind: Kind;
-  started: number;
-  ms: number;
-  status: number;
-  retryAfter: string | null;
-  error?: string;
-  token?: string;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Sample = TrafficSample<Kind>;
 
 const POOL = 4;
 /**
@@ -44,11 +36,6 @@ const POOL = 4;
  * statement timeout requests would wait as long as the lock is held.
  */
 const BOUND_MS = 3_500;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
-}
 
 describeWithPostgres('R3 when a long lock holds the token table and the pool runs out', () => {
   let postgres: PrivatePostgres;

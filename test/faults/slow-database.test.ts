@@ -14,7 +14,9 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { basicHeader } from '../helpers/http.js';
 import { startLatencyProxy, type LatencyProxy } from '../helpers/latency-proxy.js';
 import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { sleep } from '../helpers/security.js';
 import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { percentile, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
 
 const bin = postgresBinaries();
 // Without PostgreSQL's binaries there is no server of our own to slow down.
@@ -23,17 +25,7 @@ const describeWithPostgres = bin ? describe : describe.skip;
 type Kind = 'token' | 'introspection' | 'discovery' | 'jwks';
 const DATABASE_BACKED: readonly Kind[] = ['token', 'introspection'];
 
-interface Sample {
-  kind: Kind;
-  started: number;
-  ms: number;
-  status: number;
-  retryAfter: string | null;
-  error?: string;
-  token?: string;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Sample = TrafficSample<Kind>;
 
 /** The server's timeouts for this test, seconds: statement (the client gives up 1 s later) and connect. */
 const STATEMENT_TIMEOUT = 1;
@@ -45,11 +37,6 @@ const CONNECT_TIMEOUT = 1;
  * 2 s latency alone makes one round trip 4 s, and a request makes several.
  */
 const BOUND_MS = 5_000;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
-}
 
 describeWithPostgres('R2 when the database turns slow under steady traffic', () => {
   let postgres: PrivatePostgres;
