@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import { z } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
+import { sha256 } from '../crypto/random.js';
 import { AppError } from '../errors.js';
 import type { Renderer } from '../http/views.js';
 import type { Logger } from '../logger.js';
@@ -142,9 +143,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   async function grantRequested(details: Details): Promise<string> {
     const accountId = details.session?.accountId;
     const clientId = String(details.params['client_id']);
-    const grant = details.grantId
-      ? ((await provider.Grant.find(details.grantId)) ?? new provider.Grant({ accountId, clientId }))
-      : new provider.Grant({ accountId, clientId });
+    // A new grant is named after the interaction, so a consent form sent twice at once
+    // writes one grant, not two of which one would never be used.
+    const fresh = () => Object.assign(new provider.Grant({ accountId, clientId }), { jti: sha256(`grant:${details.uid}`) });
+    const grant = details.grantId ? ((await provider.Grant.find(details.grantId)) ?? fresh()) : fresh();
     const prompt = details.prompt.details as {
       missingOIDCScope?: string[];
       missingOIDCClaims?: string[];

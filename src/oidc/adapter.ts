@@ -165,12 +165,21 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     async consume(id: string): Promise<void> {
       const result = await payloads.consume(this.model, this.#key(id));
       if (result.consumed) return;
-      if (result.grantId) await payloads.destroyByGrantId(result.grantId);
+      if (result.grantId) {
+        await payloads.destroyByGrantId(result.grantId);
+        // Logged and audited like the revocation oidc-provider makes when it sees the reuse itself.
+        const ctx = Provider.ctx;
+        ctx?.oidc?.provider.emit('grant.revoked', ctx, result.grantId);
+      }
       throw new errors.InvalidGrant('grant request is invalid (already used)');
     }
 
     async destroy(id: string): Promise<void> {
-      await payloads.destroy(this.model, this.#key(id));
+      const destroyed = await payloads.destroy(this.model, this.#key(id));
+      // oidc-provider destroys an interaction when it resumes the authorization request
+      // with its result, after having found it: of two resumes at once (a consent form
+      // sent twice) only the one that deletes the row may go on to issue a code.
+      if (!destroyed && this.model === 'Interaction') throw new errors.SessionNotFound('interaction session not found');
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

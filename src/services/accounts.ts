@@ -362,7 +362,7 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
       if (user.passwordHash && passwords.needsRehash(user.passwordHash)) {
         // The cost parameters were raised since this hash was made: upgrade it now that
         // the plain password is at hand.
-        await users.setPasswordHash(user.id, await passwords.hash(secret));
+        await users.replacePasswordHash(user.id, user.passwordHash, await passwords.hash(secret));
       }
       return user;
     },
@@ -402,13 +402,16 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
     async changeOwnPassword(userId: string, input: unknown, actor: AuditActor, keepSessionUid: string): Promise<void> {
       const data = parseInput(changeOwnPasswordInput, input);
       const user = await byId(userId);
+      const incorrect = () => new AppError('invalid_input', 'The current password is incorrect.', [{ field: 'current_password', message: 'is incorrect' }]);
       if (Buffer.byteLength(data.current_password, 'utf8') > PASSWORD_MAX_BYTES || !(await passwords.verify(user.passwordHash, data.current_password))) {
-        throw new AppError('invalid_input', 'The current password is incorrect.', [{ field: 'current_password', message: 'is incorrect' }]);
+        throw incorrect();
       }
       refuseAccountWords(data.new_password, user);
       const hash = await passwords.hash(data.new_password);
       await transaction(async (tx) => {
-        await tx.users.setPasswordHash(userId, hash);
+        // Changed by a concurrent request since it was checked: the password given is no
+        // longer the current one.
+        if (!(await tx.users.replacePasswordHash(userId, user.passwordHash, hash))) throw incorrect();
         await tx.users.markPasswordChanged(userId);
         const revoked = await tx.payloads.destroyByAccountIdExcept(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.change_password', targetType: 'user', targetId: userId, after: { artifacts_revoked: revoked } });

@@ -112,8 +112,9 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
       return { consumed: false, grantId: rows[0]?.grant_id ?? null };
     },
 
-    async destroy(model: string, id: string): Promise<void> {
-      await prisma.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${id}`;
+    /** Deletes one artifact; whether it was there to delete. */
+    async destroy(model: string, id: string): Promise<boolean> {
+      return (await prisma.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${id}`) === 1;
     },
 
     /** Deletes the artifacts of a grant: of one model, or of every model and the grant itself. */

@@ -190,6 +190,16 @@ export function createUserStore(prisma: Db) {
     },
 
     /**
+     * Sets a new hash only while the stored one is still `expected`: of two changes made
+     * from the same password at once exactly one goes through, and a hash upgraded at
+     * sign-in never overwrites a password changed meanwhile. Returns whether it was set.
+     */
+    async replacePasswordHash(id: string, expected: string | null, passwordHash: string): Promise<boolean> {
+      const { count } = await prisma.user.updateMany({ where: { id, passwordHash: expected }, data: { passwordHash } });
+      return count === 1;
+    },
+
+    /**
      * Marks the email verified only while it is still `email`: an address changed in the
      * meantime stays unverified. Returns whether it was marked.
      */
