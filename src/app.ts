@@ -10,6 +10,7 @@ import type { Database } from './db/database.js';
 import type { Secrets } from './crypto/secrets.js';
 import { createAdminAuthenticator } from './admin/authenticate.js';
 import { ADMIN_PREFIX, createAdminRouter } from './admin/router.js';
+import { watchClockSkew } from './db/clock-skew.js';
 import { isDatabaseUnavailable } from './db/errors.js';
 import { createGatehouse } from './gatehouse.js';
 import { startKeySync, type KeySync } from './oidc/key-sync.js';
@@ -24,7 +25,8 @@ import { forwardedHeadersOnlyFrom, strictTransportSecurity } from './http/proxy-
 import { createSecurityEvents } from './services/security-events.js';
 import { auditTokenExchanges } from './oidc/token-exchange.js';
 import { browserPostAsGet, rejectLongUrls, rejectMalformedForms, rejectMalformedQuery, rejectNonCanonicalPaths } from './http/request-guards.js';
-import { createRenderer } from './http/views.js';
+import { answerUnavailable } from './http/unavailable.js';
+import { createRenderer, type Renderer } from './http/views.js';
 import { createLanguageRouter } from './i18n/switcher.js';
 import { createCsrf } from './interactions/csrf.js';
 import { createInteractionRouter } from './interactions/router.js';
@@ -89,7 +91,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   if (config.trustProxy) koa.use(forwardedHeadersOnlyFrom(config.trustedProxies));
   koa.use(metrics.middleware);
 
-  koa.use(requestEnvelope(logger));
+  koa.use(requestEnvelope(logger, render));
   koa.use(strictTransportSecurity());
   koa.use(documents.middleware);
   koa.use(rejectLongUrls(render));
@@ -207,11 +209,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
   koa.use(async (ctx, next) => {
     await next();
     if (ctx.state.databaseUnavailable && ctx.status === 500) {
-      const json = Boolean(ctx.body) && typeof ctx.body === 'object';
-      const body = ctx.body;
-      answerUnavailable(ctx, String(ctx.state.requestId));
-      // An error page keeps its HTML; only JSON answers get the JSON error.
-      if (!json) ctx.body = body;
+      answerUnavailable(ctx, String(ctx.state.requestId), render);
     }
   });
   koa.use(rejectUnsupportedMethods);
@@ -231,6 +229,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
       }, config.purgeIntervalSeconds * 1000)
     : undefined;
   purge?.unref();
+  const clockWatch = watchClockSkew({ db, logger, report: metrics.clockSkew });
 
   return {
     koa,
@@ -240,6 +239,7 @@ export async function createApp(deps: { config: Config; db: Database; secrets: S
     keySync,
     async close() {
       keySync.stop();
+      clockWatch.stop();
       if (purge) clearInterval(purge);
       await recovery.close();
       await services.counters.close();
@@ -292,19 +292,12 @@ function recordProtocolSecurityEvents(provider: Provider, events: ReturnType<typ
 }
 
 /** 503 with Retry-After: the database is unreachable; the client should try again shortly. */
-function answerUnavailable(ctx: Koa.Context, requestId: string): void {
-  ctx.status = 503;
-  ctx.set('Retry-After', '5');
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable; try again shortly.', request_id: requestId };
-}
-
 /**
  * Request id (a proxy's is kept when it looks like one, so logs line up across hops),
  * nosniff, the debug request log, and the last resort for anything below that did not
  * answer by itself: a bare JSON 500 with the request id, never the error's text.
  */
-function requestEnvelope(logger: Logger) {
+function requestEnvelope(logger: Logger, render?: Renderer) {
   return async (ctx: Koa.Context, next: Koa.Next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = /^[\w.-]{8,64}$/.test(incoming) ? incoming : randomUUID();
@@ -318,7 +311,7 @@ function requestEnvelope(logger: Logger) {
       ctx.set('Cache-Control', 'no-store');
       if (isDatabaseUnavailable(error)) {
         logger.warn({ requestId, route: routeLabel(ctx.path) }, 'database unavailable');
-        answerUnavailable(ctx, requestId);
+        answerUnavailable(ctx, requestId, render);
       } else {
         logger.error({ err: error, requestId, path: ctx.path }, 'unhandled error');
         ctx.status = 500;

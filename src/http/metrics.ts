@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DbOperation, QueryObserver } from '../db/query-timing.js';
 
 const ROUTES: Array<[RegExp, string]> = [
@@ -77,6 +77,12 @@ export function createMetrics() {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const clockSkew = new Gauge({
+    name: 'gatehouse_clock_skew_seconds',
+    help: 'Seconds this instance\'s clock is ahead of the database\'s (negative: behind); alarm beyond ±5',
+    registers: [registry],
+  });
+
   // One child per label pair, bound once: observing then allocates no labels object.
   const bind = (operation: DbOperation) => [
     dbQueries.labels({ operation, outcome: 'error' }),
@@ -122,6 +128,10 @@ export function createMetrics() {
 
     login(result: 'success' | 'failure' | 'refused'): void {
       logins.inc({ result });
+    },
+
+    clockSkew(seconds: number): void {
+      clockSkew.set(seconds);
     },
   };
 }

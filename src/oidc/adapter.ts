@@ -130,7 +130,7 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+        expiresIn: expiresIn || null,
       };
       if (!INSERT_ONLY_MODELS.has(this.model)) {
         await payloads.upsert(write);
@@ -188,10 +188,10 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
 
     #restore(row: Awaited<ReturnType<PayloadStore['find']>>, id?: string): AdapterPayload | undefined {
       if (!row) return undefined;
-      // Expired rows wait for the purge; they are never handed out. Except device codes:
+      // Expired rows (by the database's clock) wait for the purge; they are never handed out. Except device codes:
       // oidc-provider checks their expiry itself, and needs to see an expired one to tell
       // the device expired_token and the person that the code expired (RFC 8628 §3.5).
-      if (row.expiresAt && row.expiresAt.getTime() <= Date.now() && this.model !== 'DeviceCode') return undefined;
+      if (row.expired && this.model !== 'DeviceCode') return undefined;
       const { sealedJti, ...payload } = row.payload;
       if (this.#hashed) {
         const jti = id ?? (typeof sealedJti === 'string' ? secretBox.open(sealedJti, 'artifact-id') : undefined);

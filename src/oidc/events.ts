@@ -2,6 +2,7 @@
 // than by wrapping endpoints. Only identifiers are logged: never a token, code or secret.
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Logger } from '../logger.js';
 
 /** Events that mean something was refused or revoked. */
@@ -35,6 +36,12 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
   });
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    // An unreachable database is an outage the request is answered 503 for (app.ts), not a
+    // fault in the code: one line, without a stack, for each such request.
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ ...context(ctx), reason: error.message }, 'database unavailable');
+      return;
+    }
     logger.error({ ...context(ctx), err: error }, 'oidc-provider server error');
   });
   for (const event of WARN_EVENTS) {

@@ -160,7 +160,7 @@ export function createFrontchannelLogout(deps: { provider: Provider; payloads: P
       const token = randomToken(16);
       await payloads.upsert({
         model: MODEL, id: sha256(token), payload: { frames }, grantId: null, accountId: null, clientId: null, uid: null, userCode: null,
-        expiresAt: new Date(Date.now() + KEEP_SECONDS * 1000),
+        expiresIn: KEEP_SECONDS,
       });
       ctx.cookies.set(COOKIE, token, { ...cookieOptions, maxAge: KEEP_SECONDS * 1000 });
       return;
@@ -182,7 +182,7 @@ export function createFrontchannelLogout(deps: { provider: Provider; payloads: P
     const row = await payloads.find(MODEL, id);
     if (!row) return [];
     await payloads.destroy(MODEL, id);
-    if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return [];
+    if (row.expired) return [];
     const frames = row.payload['frames'];
     return Array.isArray(frames) ? frames.filter((frame): frame is string => typeof frame === 'string') : [];
   }

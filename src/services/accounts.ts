@@ -10,6 +10,7 @@ import type { SecurityChanges } from './security-changes.js';
 import { endedSession, type EndedSessions } from './ended-sessions.js';
 import type { Stores, Transaction } from './transaction.js';
 import { pageQuery, parseInput, roleName } from './validation.js';
+import { mixesScripts } from './username-scripts.js';
 
 const address = z
   .object({
@@ -53,7 +54,8 @@ const username = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[\p{L}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)');
+  .regex(/^[\p{L}\p{M}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)')
+  .refine((value) => !mixesScripts(value), 'may not mix letters of different scripts, such as Latin and Cyrillic, that can look alike');
 
 const password = z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' });
 

@@ -4,6 +4,7 @@
 // WebAssembly query compiler costs ~1 ms of CPU per model query on these machines, about
 // three times a raw statement (docs/benchmarks.md), and a conditional UPDATE needs no
 // surrounding transaction.
+import { Prisma } from '@prisma/client';
 import { createBatcher } from '../db/batcher.js';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Db } from './roles.js';
@@ -11,6 +12,8 @@ import type { Db } from './roles.js';
 export interface PayloadRow {
   payload: Record<string, unknown>;
   expiresAt: Date | null;
+  /** Expired by the database's clock, the one clock every instance shares (checklist R7). */
+  expired: boolean;
   consumedAt: Date | null;
 }
 
@@ -23,7 +26,11 @@ export interface PayloadWrite {
   clientId: string | null;
   uid: string | null;
   userCode: string | null;
-  expiresAt: Date | null;
+  /**
+   * Lifetime in seconds, counted from the database's clock when the row is written: an
+   * instance whose clock is off cannot make an artifact live longer than its TTL.
+   */
+  expiresIn: number | null;
 }
 
 /** A stored artifact with the key it is stored under (a SHA-256 for bearer artifacts). */
@@ -38,6 +45,7 @@ interface RawListed extends RawRow {
 interface RawRow {
   payload: unknown;
   expires_at: Date | string | null;
+  expired: boolean;
   consumed_at: Date | string | null;
 }
 
@@ -47,8 +55,14 @@ const toRow = (row: RawRow | undefined): PayloadRow | undefined =>
   row && {
     payload: (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>,
     expiresAt: toDate(row.expires_at),
+    expired: row.expired,
     consumedAt: toDate(row.consumed_at),
   };
+
+/** The columns a read returns: `expired` is decided by the database's clock. */
+const READ_COLUMNS = Prisma.sql`payload, expires_at, COALESCE(expires_at <= now(), false) AS expired, consumed_at`;
+/** A lifetime in seconds (or null) as a timestamp by the database's clock. */
+const expiryFrom = (expiresIn: number | null) => Prisma.sql`now() + ${expiresIn}::float8 * interval '1 second'`;
 
 /**
  * @param options.batched Group concurrent upserts and lookups into one statement each
@@ -61,7 +75,7 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
       await prisma.$executeRaw`
         INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
         VALUES (${write.model}, ${write.id}, ${JSON.stringify(write.payload)}::jsonb, ${write.grantId}, ${write.accountId},
-                ${write.clientId}, ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
+                ${write.clientId}, ${write.uid}, ${write.userCode}, ${expiryFrom(write.expiresIn)})
         ON CONFLICT (model, id) DO UPDATE SET
           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`;
@@ -75,7 +89,7 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
       const inserted = await prisma.$executeRaw`
         INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
         VALUES (${write.model}, ${write.id}, ${JSON.stringify(write.payload)}::jsonb, ${write.grantId}, ${write.accountId},
-                ${write.clientId}, ${write.uid}, ${write.userCode}, ${write.expiresAt}::timestamptz)
+                ${write.clientId}, ${write.uid}, ${write.userCode}, ${expiryFrom(write.expiresIn)})
         ON CONFLICT (model, id) DO UPDATE SET
           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
           uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL
@@ -85,16 +99,16 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
 
     async find(model: string, id: string): Promise<PayloadRow | undefined> {
       const rows = await prisma.$queryRaw<RawRow[]>`
-        SELECT payload, expires_at, consumed_at FROM oidc_payloads WHERE model = ${model} AND id = ${id}`;
+        SELECT ${READ_COLUMNS} FROM oidc_payloads WHERE model = ${model} AND id = ${id}`;
       return toRow(rows[0]);
     },
 
     async findBy(model: string, where: { uid: string } | { userCode: string }): Promise<PayloadRow | undefined> {
       const rows = 'uid' in where
         ? await prisma.$queryRaw<RawRow[]>`
-            SELECT payload, expires_at, consumed_at FROM oidc_payloads WHERE model = ${model} AND uid = ${where.uid} LIMIT 1`
+            SELECT ${READ_COLUMNS} FROM oidc_payloads WHERE model = ${model} AND uid = ${where.uid} LIMIT 1`
         : await prisma.$queryRaw<RawRow[]>`
-            SELECT payload, expires_at, consumed_at FROM oidc_payloads WHERE model = ${model} AND user_code = ${where.userCode} LIMIT 1`;
+            SELECT ${READ_COLUMNS} FROM oidc_payloads WHERE model = ${model} AND user_code = ${where.userCode} LIMIT 1`;
       return toRow(rows[0]);
     },
 
@@ -160,7 +174,7 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
     /** Live artifacts of one model that belong to a user, newest expiry last. */
     async listByAccount(model: string, accountId: string): Promise<StoredArtifact[]> {
       const rows = await prisma.$queryRaw<RawListed[]>`
-        SELECT id, payload, expires_at, consumed_at FROM oidc_payloads
+        SELECT id, ${READ_COLUMNS} FROM oidc_payloads
         WHERE model = ${model} AND account_id = ${accountId} AND (expires_at IS NULL OR expires_at > now())
         ORDER BY expires_at NULLS LAST, id LIMIT 1000`;
       return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
@@ -169,14 +183,14 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
     /** Live artifacts of one model (e.g. initial access tokens) in id order: `limit` of them after `afterId`. */
     async listByModel(model: string, page: { limit: number; afterId?: string | undefined }): Promise<StoredArtifact[]> {
       const rows = await prisma.$queryRaw<RawListed[]>`
-        SELECT id, payload, expires_at, consumed_at FROM oidc_payloads
+        SELECT id, ${READ_COLUMNS} FROM oidc_payloads
         WHERE model = ${model} AND (expires_at IS NULL OR expires_at > now()) AND id > ${page.afterId ?? ''}
         ORDER BY id LIMIT ${page.limit}`;
       return rows.map((row) => ({ id: row.id, ...toRow(row)! }));
     },
 
-    async purgeExpired(now = new Date()): Promise<number> {
-      return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE expires_at < ${now}::timestamptz`;
+    async purgeExpired(): Promise<number> {
+      return prisma.$executeRaw`DELETE FROM oidc_payloads WHERE expires_at < now()`;
     },
   };
   if (!options.batched) return store;
@@ -213,10 +227,10 @@ async function upsertMany(prisma: Db, writes: PayloadWrite[]): Promise<void> {
   const column = <T>(pick: (write: PayloadWrite) => T) => latest.map(pick);
   await prisma.$executeRaw`
     INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, client_id, uid, user_code, expires_at)
-    SELECT m, i, p::jsonb, g, a, c, u, uc, e::timestamptz
+    SELECT m, i, p::jsonb, g, a, c, u, uc, now() + e::float8 * interval '1 second'
       FROM unnest(${column((w) => w.model)}::text[], ${column((w) => w.id)}::text[], ${column((w) => JSON.stringify(w.payload))}::text[],
                   ${column((w) => w.grantId)}::text[], ${column((w) => w.accountId)}::text[], ${column((w) => w.clientId)}::text[],
-                  ${column((w) => w.uid)}::text[], ${column((w) => w.userCode)}::text[], ${column((w) => w.expiresAt?.toISOString() ?? null)}::text[])
+                  ${column((w) => w.uid)}::text[], ${column((w) => w.userCode)}::text[], ${column((w) => (w.expiresIn === null ? null : String(w.expiresIn)))}::text[])
         AS t(m, i, p, g, a, c, u, uc, e)
     ON CONFLICT (model, id) DO UPDATE SET
       payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, client_id = EXCLUDED.client_id,
@@ -226,7 +240,7 @@ async function upsertMany(prisma: Db, writes: PayloadWrite[]): Promise<void> {
 /** Lookups of many artifacts in one statement, answered in the order asked. */
 async function findMany(prisma: Db, keys: { model: string; id: string }[]): Promise<(PayloadRow | undefined)[]> {
   const rows = await prisma.$queryRaw<(RawRow & { ord: number | bigint })[]>`
-    SELECT t.ord, p.payload, p.expires_at, p.consumed_at
+    SELECT t.ord, p.payload, p.expires_at, COALESCE(p.expires_at <= now(), false) AS expired, p.consumed_at
       FROM unnest(${keys.map((key) => key.model)}::text[], ${keys.map((key) => key.id)}::text[]) WITH ORDINALITY AS t(m, i, ord)
       JOIN oidc_payloads p ON p.model = t.m AND p.id = t.i`;
   const found = new Map(rows.map((row) => [Number(row.ord), row]));

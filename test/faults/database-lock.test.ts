@@ -15,7 +15,7 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { basicHeader } from '../helpers/http.js';
 import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
 import { sleep } from '../helpers/security.js';
-import { percentile, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
+import { percentile, sendTraffic, steadyTraffic, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
 
 const bin = postgresBinaries();
 // Without PostgreSQL's binaries there is no server of our own to lock.
@@ -68,33 +68,7 @@ describeWithPostgres('R3 when a long lock holds the token table and the pool run
     await postgres?.destroy();
   });
 
-  /** One request of the given kind, timed; a transport failure (or a hang cut at 15 s) is status 0. */
-  async function send(kind: Kind, token?: string): Promise<Sample> {
-    const started = Date.now();
-    const sample = (status: number, retryAfter: string | null, extra: Partial<Sample> = {}): Sample => ({
-      kind, started, ms: Date.now() - started, status, retryAfter, ...extra,
-    });
-    try {
-      const init: RequestInit = { redirect: 'manual', signal: AbortSignal.timeout(15_000) };
-      if (kind === 'token' || kind === 'introspection') {
-        Object.assign(init, {
-          method: 'POST',
-          headers: { authorization: basicHeader(service.clientId, service.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams(kind === 'token' ? { grant_type: 'client_credentials' } : { token: token ?? 'none' }),
-        });
-      }
-      const url = { token: '/token', introspection: '/token/introspection', discovery: '/.well-known/openid-configuration', jwks: '/jwks', healthz: '/healthz' }[kind];
-      const response = await fetch(`${app.origin}${url}`, init);
-      const text = await response.text();
-      const body = (response.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as { access_token?: string; error?: string; active?: boolean }) : {};
-      return sample(response.status, response.headers.get('retry-after'), {
-        ...(body.error ? { error: body.error } : {}),
-        ...(body.access_token ? { token: body.access_token } : {}),
-      });
-    } catch {
-      return sample(0, null);
-    }
-  }
+  const send = (kind: Kind, token?: string) => sendTraffic({ origin: app.origin, client: service }, kind, token);
 
   test('then requests that need the locked table get 503 within the timeouts, memory-served routes and readiness stay 200, and the release ends the errors', async () => {
     const before = await send('token');
@@ -102,22 +76,13 @@ describeWithPostgres('R3 when a long lock holds the token table and the pool run
     const earlier = before.token!;
 
     const samples: Sample[] = [];
-    let running = true;
     // Two clients send token and introspection requests, one after another (fewer than
     // the pool's connections), while one polls the routes served from memory.
-    const databaseWorkers = Array.from({ length: 2 }, async (_, worker) => {
-      for (let i = worker; running; i += 1) {
-        samples.push(await send(DATABASE_BACKED[i % DATABASE_BACKED.length]!, earlier));
-        await sleep(50);
-      }
-    });
-    const memoryKinds: Kind[] = ['discovery', 'jwks', 'healthz'];
-    const memoryWorker = (async () => {
-      for (let i = 0; running; i += 1) {
-        samples.push(await send(memoryKinds[i % memoryKinds.length]!));
-        await sleep(25);
-      }
-    })();
+    const target = { origin: app.origin, client: service };
+    const traffic = [
+      steadyTraffic(target, { clients: 2, kinds: DATABASE_BACKED, pauseMs: 50 }, samples, [earlier]),
+      steadyTraffic(target, { clients: 1, kinds: ['discovery', 'jwks', 'healthz'], pauseMs: 25 }, samples),
+    ];
     /** Backends of the app waiting for a lock right now. */
     const waitingForLock = async () =>
       Number((await locker.query<{ count: string }>("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).rows[0]!.count);
@@ -153,8 +118,7 @@ describeWithPostgres('R3 when a long lock holds the token table and the pool run
     await locker.query('COMMIT');
     const releasedAgain = Date.now();
     await sleep(3_000);
-    running = false;
-    await Promise.all([...databaseWorkers, memoryWorker]);
+    await Promise.all(traffic.map((running) => running.stop()));
 
     const show = (list: Sample[]) => list.map((s) => `${s.kind}@${s.started - locked}ms:${s.status}/${s.ms}ms`).join(', ');
     const finished = (s: Sample) => s.started + s.ms;

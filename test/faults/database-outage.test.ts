@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { clientCredentialsToken, createAdminClient, type AdminCredentials } from '../helpers/admin.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { readLog, waitForLog } from '../helpers/security.js';
 
 const bin = postgresBinaries();
 const describeWithPostgres = bin ? describe : describe.skip;
@@ -32,6 +33,11 @@ describeWithPostgres('when PostgreSQL stops and starts again', () => {
     const during = await clientCredentialsToken(app, service, {}).catch((error: unknown) => ({ status: 0, body: { error: String(error) } }));
     expect(Date.now() - started).toBeLessThan(7_000);
     expect(during.status).toBe(503);
+    // Logged as an outage, a warning line without a stack, not as a fault in the code.
+    const warnings = await waitForLog(app, (line) => line.msg === 'database unavailable');
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings.every((line) => line.level === 40 && line.err === undefined)).toBe(true);
+    expect((await readLog(app)).filter((line) => line.level >= 50)).toEqual([]);
     const ready = await fetch(`${app.origin}/readyz`);
     expect(ready.status).toBe(503);
     expect((await fetch(`${app.origin}/healthz`)).status).toBe(200);

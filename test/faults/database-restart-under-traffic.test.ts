@@ -10,6 +10,8 @@ import { startApp, type TestApp } from '../helpers/app.js';
 import { basicHeader } from '../helpers/http.js';
 import { authRequest, registerClient, relyingParty } from '../helpers/oidc.js';
 import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { sleep } from '../helpers/security.js';
+import { steadyTraffic, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
 
 const bin = postgresBinaries();
 const describeWithPostgres = bin ? describe : describe.skip;
@@ -17,16 +19,7 @@ const describeWithPostgres = bin ? describe : describe.skip;
 type Kind = 'token' | 'introspection' | 'authorize' | 'discovery' | 'jwks';
 const DATABASE_BACKED: readonly Kind[] = ['token', 'introspection', 'authorize'];
 
-interface Sample {
-  kind: Kind;
-  started: number;
-  ms: number;
-  status: number;
-  retryAfter: string | null;
-  token?: string;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Sample = TrafficSample<Kind>;
 
 describeWithPostgres('R1 when PostgreSQL is restarted under steady traffic', () => {
   let postgres: PrivatePostgres;
@@ -50,54 +43,14 @@ describeWithPostgres('R1 when PostgreSQL is restarted under steady traffic', () 
     await postgres?.destroy();
   });
 
-  /** One request of the given kind, timed; a transport failure is status 0. */
-  async function send(kind: Kind, token: string | undefined): Promise<Sample> {
-    const started = Date.now();
-    const sample = (status: number, retryAfter: string | null, issued?: string): Sample => ({
-      kind, started, ms: Date.now() - started, status, retryAfter, ...(issued ? { token: issued } : {}),
-    });
-    try {
-      const signal = AbortSignal.timeout(15_000);
-      const init: RequestInit = { redirect: 'manual', signal };
-      if (kind === 'token' || kind === 'introspection') {
-        Object.assign(init, {
-          method: 'POST',
-          headers: { authorization: basicHeader(service.clientId, service.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams(kind === 'token' ? { grant_type: 'client_credentials' } : { token: token ?? 'none' }),
-        });
-      }
-      const url = {
-        token: `${app.origin}/token`,
-        introspection: `${app.origin}/token/introspection`,
-        authorize: authorizeUrl,
-        discovery: `${app.origin}/.well-known/openid-configuration`,
-        jwks: `${app.origin}/jwks`,
-      }[kind];
-      const response = await fetch(url, init);
-      const text = await response.text();
-      const issued = kind === 'token' && response.status === 200 ? (JSON.parse(text) as { access_token?: string }).access_token : undefined;
-      return sample(response.status, response.headers.get('retry-after'), issued);
-    } catch {
-      return sample(0, null);
-    }
-  }
-
   const expectedWhenUp: Record<Kind, number[]> = { token: [200], introspection: [200], authorize: [302, 303], discovery: [200], jwks: [200] };
   const kinds: Kind[] = ['token', 'introspection', 'authorize', 'discovery', 'jwks'];
 
   test('then database-backed requests get a fast 503 while it is down, memory-backed ones 200, and the errors stop within 10 s of its return with every earlier token intact', async () => {
     const samples: Sample[] = [];
     const issued: string[] = [];
-    let running = true;
     // Four clients, each sending one request after another, round the mix.
-    const workers = Array.from({ length: 4 }, async (_, worker) => {
-      for (let i = worker; running; i += 1) {
-        const result = await send(kinds[i % kinds.length]!, issued[issued.length - 1]);
-        samples.push(result);
-        if (result.token) issued.push(result.token);
-        await sleep(20);
-      }
-    });
+    const traffic = steadyTraffic({ origin: app.origin, client: service, authorizeUrl }, { clients: 4, kinds, pauseMs: 20 }, samples, issued);
 
     await sleep(2_000);
     const before = samples.length;
@@ -115,8 +68,7 @@ describeWithPostgres('R1 when PostgreSQL is restarted under steady traffic', () 
     await postgres.start();
     const back = Date.now();
     await sleep(11_000);
-    running = false;
-    await Promise.all(workers);
+    await traffic.stop();
 
     const show = (list: Sample[]) => list.map((s) => `${s.kind}@${s.started - down}ms:${s.status}/${s.ms}ms`).join(', ');
     // Before the outage: all fine.
@@ -127,6 +79,9 @@ describeWithPostgres('R1 when PostgreSQL is restarted under steady traffic', () 
     const during = samples.filter((s) => s.started >= down && s.started + s.ms <= upAgain);
     expect(during.filter((s) => DATABASE_BACKED.includes(s.kind)).length).toBeGreaterThan(3);
     expect(show(during.filter((s) => DATABASE_BACKED.includes(s.kind) && (s.status !== 503 || !s.retryAfter)))).toBe('');
+    // The sign-in page's error page stays a page; the JSON endpoints answer JSON.
+    expect(show(during.filter((s) => s.kind === 'authorize' && !s.contentType?.startsWith('text/html')))).toBe('');
+    expect(show(during.filter((s) => (s.kind === 'token' || s.kind === 'introspection') && !s.contentType?.startsWith('application/json')))).toBe('');
     expect(show(during.filter((s) => !DATABASE_BACKED.includes(s.kind) && s.status !== 200))).toBe('');
     expect(ready.status).toBe(503);
     expect(readyRetryAfter).toBeTruthy();

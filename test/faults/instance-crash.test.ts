@@ -9,17 +9,16 @@
 // passing, without making anything anew (same signing keys, each migration recorded once).
 // PostgreSQL only, like every two-instance test.
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import pg from 'pg';
 import { basicAuthorization, createAdminClient } from '../helpers/admin.js';
-import { startApp, usingPostgres } from '../helpers/app.js';
+import { GENEROUS_LIMITS, startApp, usingPostgres } from '../helpers/app.js';
 import { Browser, formAction, inputValue, type Hop } from '../helpers/browser.js';
 import { createUser, registerClient, REDIRECT_URI, PASSWORD, type RegisteredClient } from '../helpers/oidc.js';
-import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { freePort, halfSentPost, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const describePostgres = usingPostgres ? describe : describe.skip;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,30 +40,6 @@ interface Sample {
 function at(origin: string, url: string): string {
   const target = new URL(url);
   return `${origin}${target.pathname}${target.search}`;
-}
-
-/**
- * A client-credentials request whose body arrives in two parts: the instance has read the
- * headers and half the body and waits for the rest, i.e. the request is in flight.
- */
-function inFlightTokenRequest(port: number, client: RegisteredClient): { finish(): void; answer: Promise<{ status: number; body: string }> } {
-  const body = Buffer.from(new URLSearchParams({ grant_type: 'client_credentials' }).toString());
-  const half = Math.floor(body.length / 2);
-  let request!: http.ClientRequest;
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    request = http.request({
-      host: '127.0.0.1', port, path: '/token', method: 'POST',
-      headers: { authorization: basicAuthorization(client.clientId, client.clientSecret!), 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
-    }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-    });
-    request.on('error', reject);
-    request.write(body.subarray(0, half));
-  });
-  return { answer, finish: () => request.end(body.subarray(half)) };
 }
 
 describePostgres('R6 when one of two instances on one PostgreSQL is killed (SIGKILL) under traffic', () => {
@@ -102,13 +77,7 @@ describePostgres('R6 when one of two instances on one PostgreSQL is killed (SIGK
       LOG_LEVEL: 'info',
       MAIL_DIR: path.join(tmpdir(), `gatehouse-test-mail-${process.pid}`),
       // Limits on, but far above what this test sends from one address.
-      TOKEN_RATE_LIMIT: '100000',
-      TOKEN_IP_RATE_LIMIT: '100000',
-      INTROSPECTION_RATE_LIMIT: '100000',
-      AUTHORIZATION_RATE_LIMIT: '100000',
-      LOGIN_RATE_LIMIT: '100000',
-      LOGIN_LOCKOUT_THRESHOLD: '100',
-      LOGIN_IP_FAILURE_LIMIT: '100000',
+      ...GENEROUS_LIMITS,
     };
     // Set-up as an operator would do it, through an instance on the same store (which also
     // migrates it and makes the signing keys), stopped before the two processes start.
@@ -269,7 +238,7 @@ describePostgres('R6 when one of two instances on one PostgreSQL is killed (SIGK
 
     await sleep(1_500);
     // Requests in flight on b at the moment a dies.
-    const inFlight = Array.from({ length: 4 }, () => inFlightTokenRequest(ports.b, service));
+    const inFlight = Array.from({ length: 4 }, () => halfSentPost(ports.b, '/token', { grant_type: 'client_credentials' }, { authorization: basicAuthorization(service.clientId, service.clientSecret!) }));
     await sleep(200);
     const killedAt = Date.now();
     const exited = new Promise((resolve) => a!.child.once('exit', resolve));

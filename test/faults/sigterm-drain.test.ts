@@ -2,41 +2,12 @@
 // SIGTERM while requests are in flight. Those requests finish with their normal answers,
 // new connections are refused, and the process exits 0 within its 15 s bound.
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Slow {
-  /** Sends the rest of the body. */
-  finish(): void;
-  answer: Promise<{ status: number; body: string }>;
-}
-
-/**
- * A token request whose body arrives in two parts: the server has started on it (headers
- * and half the body read) and waits for the rest, as with a slow client on a slow link.
- */
-function slowTokenRequest(port: number): Slow {
-  const body = Buffer.from(new URLSearchParams({ grant_type: 'client_credentials', client_id: 'no-such-client', client_secret: 'x'.repeat(64) }).toString());
-  const half = Math.floor(body.length / 2);
-  let request!: http.ClientRequest;
-  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    request = http.request({ host: '127.0.0.1', port, path: '/token', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-    });
-    request.on('error', reject);
-    request.write(body.subarray(0, half));
-  });
-  return { answer, finish: () => request.end(body.subarray(half)) };
-}
+import { sleep } from '../helpers/security.js';
+import { freePort, halfSentPost, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -76,7 +47,7 @@ describe('SIGTERM with requests in flight', () => {
     expect(normal.status).toBe(401);
     expect(((await normal.json()) as { error?: string }).error).toBe('invalid_client');
 
-    const inFlight = Array.from({ length: 6 }, () => slowTokenRequest(port));
+    const inFlight = Array.from({ length: 6 }, () => halfSentPost(port, '/token', { grant_type: 'client_credentials', client_id: 'no-such-client', client_secret: 'x'.repeat(64) }));
     await sleep(500);
     const server = gatehouse.child;
     const exited = new Promise<{ code: number | null; ms: number }>((resolve) => {

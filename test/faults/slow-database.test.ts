@@ -7,16 +7,13 @@
 // (never a hang, never a 500); discovery and /jwks, served from memory, keep p99 < 50 ms
 // throughout; once the latency is gone everything works again without a restart, and the
 // process never dies.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createAdminClient, type AdminCredentials } from '../helpers/admin.js';
-import { startApp, type TestApp } from '../helpers/app.js';
-import { basicHeader } from '../helpers/http.js';
+import type { AdminCredentials } from '../helpers/admin.js';
+import { startGatehouseProcess, type GatehouseProcess } from '../helpers/gatehouse-process.js';
 import { startLatencyProxy, type LatencyProxy } from '../helpers/latency-proxy.js';
-import { createPrivatePostgres, postgresBinaries, type PrivatePostgres } from '../helpers/private-postgres.js';
+import { postgresBinaries } from '../helpers/private-postgres.js';
 import { sleep } from '../helpers/security.js';
-import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { percentile, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
+import { percentile, sendTraffic, steadyTraffic, type Sample as TrafficSample } from '../helpers/traffic-samples.js';
 
 const bin = postgresBinaries();
 // Without PostgreSQL's binaries there is no server of our own to slow down.
@@ -39,96 +36,45 @@ const CONNECT_TIMEOUT = 1;
 const BOUND_MS = 5_000;
 
 describeWithPostgres('R2 when the database turns slow under steady traffic', () => {
-  let postgres: PrivatePostgres;
+  let gatehouse: GatehouseProcess<undefined>;
   let proxy: LatencyProxy;
-  let setup: TestApp;
-  let gatehouse: ServerProcess;
   let origin: string;
   let service: AdminCredentials;
 
   beforeAll(async () => {
-    postgres = await createPrivatePostgres(bin!);
-    const target = new URL(postgres.url);
-    proxy = await startLatencyProxy({ host: target.hostname, port: Number(target.port) });
-    // The server process and this in-process app share the store and its secrets: the
-    // app (straight to PostgreSQL) migrates it and creates the client the traffic uses.
-    const secrets = { SECRET_KEY: randomBytes(32).toString('base64'), COOKIE_KEYS: randomBytes(32).toString('base64url') };
-    setup = await startApp({ env: { DATABASE_URL: postgres.url, ...secrets } });
-    service = await createAdminClient(setup, 'none');
-    await setup.stop();
-    const port = await freePort();
-    origin = `http://127.0.0.1:${port}`;
-    gatehouse = await startServerProcess({
-      PORT: String(port),
-      ISSUER: origin,
-      DATABASE_URL: proxy.through(postgres.url),
-      DATABASE_STATEMENT_TIMEOUT: String(STATEMENT_TIMEOUT),
-      DATABASE_CONNECT_TIMEOUT: String(CONNECT_TIMEOUT),
-      // Every token request reads its client from the database, not from a cache.
-      CLIENT_CACHE_TTL: '0',
-      PURGE_INTERVAL: '0',
-      TOKEN_RATE_LIMIT: '100000',
-      TOKEN_IP_RATE_LIMIT: '100000',
-      INTROSPECTION_RATE_LIMIT: '100000',
-      ...secrets,
+    gatehouse = await startGatehouseProcess(bin!, {
+      route: async (databaseUrl) => {
+        const target = new URL(databaseUrl);
+        proxy = await startLatencyProxy({ host: target.hostname, port: Number(target.port) });
+        return proxy.through(databaseUrl);
+      },
+      env: {
+        DATABASE_STATEMENT_TIMEOUT: String(STATEMENT_TIMEOUT),
+        DATABASE_CONNECT_TIMEOUT: String(CONNECT_TIMEOUT),
+        // Every token request reads its client from the database, not from a cache.
+        CLIENT_CACHE_TTL: '0',
+        PURGE_INTERVAL: '0',
+      },
     });
+    ({ origin, service } = gatehouse);
   }, 120_000);
   afterAll(async () => {
-    await stopServerProcess(gatehouse);
-    await setup?.destroy().catch(() => {});
+    await gatehouse?.destroy();
     await proxy?.close();
-    await postgres?.destroy();
   });
 
-  /** One request of the given kind, timed; a transport failure (or a hang cut at 15 s) is status 0. */
-  async function send(kind: Kind, token: string | undefined): Promise<Sample> {
-    const started = Date.now();
-    const sample = (status: number, retryAfter: string | null, extra: Partial<Sample> = {}): Sample => ({
-      kind, started, ms: Date.now() - started, status, retryAfter, ...extra,
-    });
-    try {
-      const init: RequestInit = { redirect: 'manual', signal: AbortSignal.timeout(15_000) };
-      if (kind === 'token' || kind === 'introspection') {
-        Object.assign(init, {
-          method: 'POST',
-          headers: { authorization: basicHeader(service.clientId, service.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams(kind === 'token' ? { grant_type: 'client_credentials' } : { token: token ?? 'none' }),
-        });
-      }
-      const url = { token: '/token', introspection: '/token/introspection', discovery: '/.well-known/openid-configuration', jwks: '/jwks' }[kind];
-      const response = await fetch(`${origin}${url}`, init);
-      const text = await response.text();
-      const body = (response.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as { access_token?: string; error?: string }) : {};
-      return sample(response.status, response.headers.get('retry-after'), {
-        ...(body.error ? { error: body.error } : {}),
-        ...(body.access_token ? { token: body.access_token } : {}),
-      });
-    } catch {
-      return sample(0, null);
-    }
-  }
+  const send = (kind: Kind, token?: string) => sendTraffic({ origin, client: service }, kind, token);
 
   test('then tokens are slower at 200 ms, 503 in bounded time beyond the timeouts, discovery and JWKS stay fast, and it recovers without a restart', async () => {
-    const pid = gatehouse.child.pid;
+    const pid = gatehouse.server.child.pid;
     const samples: Sample[] = [];
     const issued: string[] = [];
-    let running = true;
-    // Three clients alternate token and introspection requests, one after another...
-    const databaseWorkers = Array.from({ length: 3 }, async (_, worker) => {
-      for (let i = worker; running; i += 1) {
-        const result = await send(DATABASE_BACKED[i % DATABASE_BACKED.length]!, issued[issued.length - 1]);
-        samples.push(result);
-        if (result.token) issued.push(result.token);
-        await sleep(50);
-      }
-    });
-    // ...while one client polls the endpoints served from memory.
-    const memoryWorker = (async () => {
-      for (let i = 0; running; i += 1) {
-        samples.push(await send(i % 2 ? 'jwks' : 'discovery', undefined));
-        await sleep(25);
-      }
-    })();
+    // Three clients alternate token and introspection requests, one after another, while
+    // one polls the endpoints served from memory.
+    const traffic = [
+      steadyTraffic({ origin, client: service }, { clients: 3, kinds: DATABASE_BACKED, pauseMs: 50 }, samples, issued),
+      steadyTraffic({ origin, client: service }, { clients: 1, kinds: ['discovery', 'jwks'], pauseMs: 25 }, samples),
+    ];
 
     await sleep(2_000);
     const slow = Date.now();
@@ -145,8 +91,7 @@ describeWithPostgres('R2 when the database turns slow under steady traffic', () 
     const healed = Date.now();
     proxy.setLatency(0);
     await sleep(9_000);
-    running = false;
-    await Promise.all([...databaseWorkers, memoryWorker]);
+    await Promise.all(traffic.map((running) => running.stop()));
 
     const show = (list: Sample[]) => list.map((s) => `${s.kind}@${s.started - slow}ms:${s.status}/${s.ms}ms`).join(', ');
     const finished = (s: Sample) => s.started + s.ms;
@@ -199,9 +144,9 @@ describeWithPostgres('R2 when the database turns slow under steady traffic', () 
     const introspected = await send('introspection', lastToken);
     expect(introspected.status).toBe(200);
     expect((await fetch(`${origin}/readyz`)).status).toBe(200);
-    expect(gatehouse.child.exitCode).toBeNull();
-    expect(gatehouse.child.signalCode).toBeNull();
-    expect(gatehouse.child.pid).toBe(pid);
-    expect(gatehouse.output()).not.toMatch(/unhandled error|uncaught|unhandledRejection/i);
+    expect(gatehouse.server.child.exitCode).toBeNull();
+    expect(gatehouse.server.child.signalCode).toBeNull();
+    expect(gatehouse.server.child.pid).toBe(pid);
+    expect(gatehouse.server.output()).not.toMatch(/unhandled error|uncaught|unhandledRejection/i);
   }, 60_000);
 });

@@ -56,7 +56,8 @@ export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
 const LOG_DIR = process.env.GATEHOUSE_TEST_LOG_DIR;
 let appCounter = 0;
 
-const GENEROUS_LIMITS: Record<string, string> = {
+/** Rate limits and lockouts on, but far above what one test sends from one address. */
+export const GENEROUS_LIMITS: Record<string, string> = {
   TOKEN_RATE_LIMIT: '100000',
   TOKEN_IP_RATE_LIMIT: '100000',
   INTROSPECTION_RATE_LIMIT: '100000',

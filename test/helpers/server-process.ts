@@ -1,6 +1,7 @@
 // The real server process (dist/main.js, built by `npm test`'s pretest) for tests that need
 // what only a process has: its own listener (TLS), signals, its exit code.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -18,7 +19,7 @@ export interface ServerProcess {
   output(): string;
 }
 
-/** Starts dist/main.js with `env` (and PATH) and resolves once it says it is serving. */
+/** Starts dist/main.js with `env` (and PATH) and resolves once it is serving. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.resolve('dist/main.js')], {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', HOST: '127.0.0.1', ...env },
@@ -33,11 +34,15 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       child.kill('SIGKILL');
       reject(new Error(`server did not start: ${output}`));
     }, 45_000);
+    // It says so at log level info; at a quieter level, its liveness endpoint answering tells.
+    const alive = async () => Boolean(env.PORT) && (await fetch(`http://127.0.0.1:${env.PORT}/healthz`).then((r) => r.ok, () => false));
     const poll = setInterval(() => {
-      if (!output.includes('Gatehouse is serving')) return;
-      clearInterval(poll);
-      clearTimeout(timer);
-      resolve();
+      void (async () => {
+        if (!output.includes('Gatehouse is serving') && !(await alive())) return;
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      })();
     }, 50);
     child.once('exit', (code) => {
       clearInterval(poll);
@@ -54,4 +59,36 @@ export async function stopServerProcess(server: ServerProcess | undefined, signa
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   child.kill(signal);
   await new Promise((resolve) => child.once('exit', resolve));
+}
+
+/** A request that has reached the server but is not finished yet. */
+export interface HalfSent {
+  /** Sends the rest of the body. */
+  finish(): void;
+  answer: Promise<{ status: number; body: string }>;
+}
+
+/**
+ * A form POST whose body arrives in two parts: the server has read the headers and half
+ * the body and waits for the rest, as with a slow client on a slow link. The request is
+ * in flight until `finish()`.
+ */
+export function halfSentPost(port: number, path: string, form: Record<string, string>, headers: Record<string, string> = {}): HalfSent {
+  const body = Buffer.from(new URLSearchParams(form).toString());
+  const half = Math.floor(body.length / 2);
+  let request!: http.ClientRequest;
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request = http.request({
+      host: '127.0.0.1', port, path, method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
+    }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+    request.write(body.subarray(0, half));
+  });
+  return { answer, finish: () => request.end(body.subarray(half)) };
 }

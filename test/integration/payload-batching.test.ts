@@ -108,7 +108,7 @@ describe('batched artifact store', () => {
   });
 
   const write = (id: string, payload: Record<string, unknown>): PayloadWrite => ({
-    model: 'AccessToken', id, payload, grantId: `grant-${id}`, accountId: null, clientId: 'batch-client', uid: null, userCode: null, expiresAt: new Date(Date.now() + 60_000),
+    model: 'AccessToken', id, payload, grantId: `grant-${id}`, accountId: null, clientId: 'batch-client', uid: null, userCode: null, expiresIn: 60,
   });
 
   test('when 200 artifacts are stored and read back concurrently, then every one is found with its own payload, and unknown ids are not', async () => {
