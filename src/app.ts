@@ -291,7 +291,6 @@ function recordProtocolSecurityEvents(provider: Provider, events: ReturnType<typ
   }
 }
 
-/** 503 with Retry-After: the database is unreachable; the client should try again shortly. */
 /**
  * Request id (a proxy's is kept when it looks like one, so logs line up across hops),
  * nosniff, the debug request log, and the last resort for anything below that did not

@@ -1,7 +1,7 @@
 // `npm test`: the suite in two phases. The fault tests (test/faults/) measure latency
 // percentiles and time bounds under injected faults, so they run one at a time after the
 // rest, on a machine no other test file is loading; everything else runs in parallel
-// first. With arguments (`npm test -- test/unit/x.test.ts`) it is one plain Jest run.
+// first. Given test paths (`npm test -- test/unit/x.test.ts`) it is one plain Jest run.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -15,10 +15,12 @@ function runJest(args) {
 }
 
 const args = process.argv.slice(2);
-if (args.length > 0) process.exit(runJest(args));
+// Paths, a name filter or any flag with a value: one run, as asked. Only switches
+// (`--ci`, `--coverage`…) keep the two phases, and go to both.
+if (!args.every((arg) => arg.startsWith('--') && !arg.includes('='))) process.exit(runJest(args));
 
 console.log('== the suite, fault tests excepted');
-const suite = runJest(['--testPathIgnorePatterns', FAULTS]);
+const suite = runJest(['--testPathIgnorePatterns', FAULTS, ...args]);
 console.log('== fault tests, one at a time');
-const faults = runJest(['--runInBand', '--testPathPatterns', '/test/faults/']);
+const faults = runJest(['--runInBand', '--testPathPatterns', '/test/faults/', ...args]);
 process.exit(suite || faults);

@@ -382,6 +382,9 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const input = { current_password: form.current_password, new_password: form.new_password };
     const t = render.translator(ctx);
     const passwordError = (error: unknown) => {
+      if (error instanceof AppError && error.code === 'conflict') {
+        return renderOverview(ctx, current, { passwordError: translateServiceMessage(t, error.message) }, 409);
+      }
       if (!(error instanceof AppError) || error.code !== 'invalid_input') throw error;
       const field = error.fields[0];
       const message = field?.field === 'new_password'
@@ -415,8 +418,9 @@ export function createAccountRouter(deps: AccountDeps): Router {
         const { lockedForSeconds } = await deps.loginThrottle.failed(subject, verdict.attempt);
         await deps.securityEvents.record({ ...event, action: 'login.failure' });
         if (lockedForSeconds) await deps.securityEvents.record({ ...event, action: 'login.locked', details: { ...event.details, seconds: lockedForSeconds } });
-      } else if (error instanceof AppError && error.code === 'invalid_input') {
-        // Refused for its words only after the current password was found right.
+      } else if (error instanceof AppError && (error.code === 'invalid_input' || error.code === 'conflict')) {
+        // Refused for its words, or beaten by the same form sent twice, only after the
+        // current password was found right.
         await deps.loginThrottle.succeeded(subject, ctx.ip);
       }
       await passwordError(error);

@@ -7,7 +7,7 @@ import type { Renderer } from './views.js';
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** Routes a person's browser opens: sign-in, sign-out, account, device code entry, recovery. */
-const PAGE_PATHS = /^\/(auth|session\/end|interaction|account|device(?!\/auth)|password|email)(\/|$)/;
+const PAGE_PATHS = /^\/(auth|session\/end|interaction|account|device(?!\/auth(\/|$))|password|email)(\/|$)/;
 
 /** Whether this request is a browser asking for a page (an API client asking the same route for JSON is not). */
 export function wantsPage(ctx: Context): boolean {

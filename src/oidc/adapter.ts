@@ -130,7 +130,9 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
         clientId: typeof payload.clientId === 'string' ? payload.clientId : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
-        expiresIn: expiresIn || null,
+        // No lifetime: kept until destroyed. A lifetime of 0 or less (an interaction saved
+        // again at the end of its life) is already over, not endless.
+        expiresIn: typeof expiresIn === 'number' ? Math.max(0, expiresIn) : null,
       };
       if (!INSERT_ONLY_MODELS.has(this.model)) {
         await payloads.upsert(write);
@@ -175,11 +177,17 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
     }
 
     async destroy(id: string): Promise<void> {
-      const destroyed = await payloads.destroy(this.model, this.#key(id));
-      // oidc-provider destroys an interaction when it resumes the authorization request
-      // with its result, after having found it: of two resumes at once (a consent form
-      // sent twice) only the one that deletes the row may go on to issue a code.
-      if (!destroyed && this.model === 'Interaction') throw new errors.SessionNotFound('interaction session not found');
+      if (this.model === 'Interaction') {
+        // oidc-provider destroys an interaction when it resumes the authorization request
+        // with its result, after having found it: of two resumes at once (a consent form
+        // sent twice) only the one that claims the row may go on to issue a code. It is
+        // marked used rather than deleted, so that a result saved late by the other form
+        // (an upsert, which leaves the mark) cannot bring it back; the purge removes it.
+        const { consumed } = await payloads.consume(this.model, this.#key(id));
+        if (!consumed) throw new errors.SessionNotFound('interaction session not found');
+        return;
+      }
+      await payloads.destroy(this.model, this.#key(id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -192,6 +200,8 @@ export function createAdapterClass(deps: AdapterDeps): new (name: string) => Ada
       // oidc-provider checks their expiry itself, and needs to see an expired one to tell
       // the device expired_token and the person that the code expired (RFC 8628 §3.5).
       if (row.expired && this.model !== 'DeviceCode') return undefined;
+      // A used interaction is as good as gone (destroy above).
+      if (row.consumedAt && this.model === 'Interaction') return undefined;
       const { sealedJti, ...payload } = row.payload;
       if (this.#hashed) {
         const jti = id ?? (typeof sealedJti === 'string' ? secretBox.open(sealedJti, 'artifact-id') : undefined);

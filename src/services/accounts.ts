@@ -55,7 +55,10 @@ const username = z
   .min(1)
   .max(64)
   .regex(/^[\p{L}\p{M}\p{N}._+-]+$/u, 'may hold letters, digits and . _ + - only (no @, so it can never look like an email address)')
-  .refine((value) => !mixesScripts(value), 'may not mix letters of different scripts, such as Latin and Cyrillic, that can look alike');
+  // Judged as stored: NFKC turns some symbols into Latin letters (ℓ, 𝐚), and keeps
+  // characters nobody sees (U+034F, the Hangul filler U+3164).
+  .refine((value) => !/\p{Default_Ignorable_Code_Point}/u.test(normalizeUsername(value)), 'may not hold invisible characters')
+  .refine((value) => !mixesScripts(normalizeUsername(value)), 'may not mix letters of different scripts, such as Latin and Cyrillic, that can look alike');
 
 const password = z.string().refine((value) => !passwordProblem(value), { error: (issue) => passwordProblem(String(issue.input)) ?? '' });
 
@@ -404,16 +407,16 @@ export function createAccountService(deps: { stores: Stores; transaction: Transa
     async changeOwnPassword(userId: string, input: unknown, actor: AuditActor, keepSessionUid: string): Promise<void> {
       const data = parseInput(changeOwnPasswordInput, input);
       const user = await byId(userId);
-      const incorrect = () => new AppError('invalid_input', 'The current password is incorrect.', [{ field: 'current_password', message: 'is incorrect' }]);
       if (Buffer.byteLength(data.current_password, 'utf8') > PASSWORD_MAX_BYTES || !(await passwords.verify(user.passwordHash, data.current_password))) {
-        throw incorrect();
+        throw new AppError('invalid_input', 'The current password is incorrect.', [{ field: 'current_password', message: 'is incorrect' }]);
       }
       refuseAccountWords(data.new_password, user);
       const hash = await passwords.hash(data.new_password);
       await transaction(async (tx) => {
-        // Changed by a concurrent request since it was checked: the password given is no
-        // longer the current one.
-        if (!(await tx.users.replacePasswordHash(userId, user.passwordHash, hash))) throw incorrect();
+        // Changed by a concurrent request (the same form sent twice) since it was checked.
+        if (!(await tx.users.replacePasswordHash(userId, user.passwordHash, hash))) {
+          throw new AppError('conflict', 'The password was changed meanwhile; sign in again with the new one.');
+        }
         await tx.users.markPasswordChanged(userId);
         const revoked = await tx.payloads.destroyByAccountIdExcept(userId, keepSessionUid);
         await tx.audit.append(actor, { action: 'user.change_password', targetType: 'user', targetId: userId, after: { artifacts_revoked: revoked } });

@@ -74,7 +74,7 @@ export function createRegistrationTokenService(deps: { provider: Provider; store
 
     async revoke(id: string, actor: AuditActor): Promise<void> {
       const row = id.length <= 100 ? await stores.payloads.find('InitialAccessToken', id) : undefined;
-      const live = row && (!row.expiresAt || row.expiresAt.getTime() > Date.now());
+      const live = row && !row.expired;
       if (!live) throw new AppError('not_found', `No registration token ${id}.`);
       const existing = view(id, row.payload, row.expiresAt);
       await transaction(async (tx) => {

@@ -27,8 +27,8 @@ export interface PayloadWrite {
   uid: string | null;
   userCode: string | null;
   /**
-   * Lifetime in seconds, counted from the database's clock when the row is written: an
-   * instance whose clock is off cannot make an artifact live longer than its TTL.
+   * Lifetime in seconds, counted from the database's clock when the row is written: a row
+   * written by an instance whose clock is off still lives its lifetime and no longer.
    */
   expiresIn: number | null;
 }
@@ -126,9 +126,8 @@ export function createPayloadStore(prisma: Db, options: { batched?: boolean } = 
       return { consumed: false, grantId: rows[0]?.grant_id ?? null };
     },
 
-    /** Deletes one artifact; whether it was there to delete. */
-    async destroy(model: string, id: string): Promise<boolean> {
-      return (await prisma.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${id}`) === 1;
+    async destroy(model: string, id: string): Promise<void> {
+      await prisma.$executeRaw`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${id}`;
     },
 
     /** Deletes the artifacts of a grant: of one model, or of every model and the grant itself. */

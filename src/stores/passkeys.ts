@@ -114,10 +114,10 @@ export function createPasskeyStore(db: Db) {
 
     /** Stores the challenge of a flow, replacing any earlier one of the same flow. */
     async putChallenge(key: string, payload: ChallengePayload, ttlSeconds: number): Promise<void> {
-      const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+      // Expires by the database's clock, like every artifact (oidc-payloads.ts).
       await db.$executeRaw`
         INSERT INTO oidc_payloads (model, id, payload, expires_at)
-        VALUES (${CHALLENGE_MODEL}, ${key}, ${JSON.stringify(payload)}::jsonb, ${expiresAt}::timestamptz)
+        VALUES (${CHALLENGE_MODEL}, ${key}, ${JSON.stringify(payload)}::jsonb, now() + ${ttlSeconds}::float8 * interval '1 second')
         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at, consumed_at = NULL`;
     },
 

@@ -15,7 +15,12 @@ export interface GatehouseProcess<Fixtures> {
   service: AdminCredentials;
   /** What `prepare` made. */
   fixtures: Fixtures;
-  /** Stops the process and deletes the database. */
+  /**
+   * Starts a second instance on the same store and secrets (not through the route), on a
+   * port of its own and with `env` on top of the first one's settings; stopped by destroy().
+   */
+  startSibling(env?: Record<string, string>): Promise<{ server: ServerProcess; origin: string }>;
+  /** Stops the processes and deletes the database. */
   destroy(): Promise<void>;
 }
 
@@ -49,19 +54,23 @@ export async function startGatehouseProcess<Fixtures = undefined>(bin: string, o
     } finally {
       await setup.stop();
     }
+    const settings = { ISSUER: origin, ...GENEROUS_LIMITS, ...secrets, ...options.env };
     server = await startServerProcess({
+      ...settings,
       PORT: String(port),
-      ISSUER: origin,
       DATABASE_URL: options.route ? await options.route(postgres.url) : postgres.url,
-      ...GENEROUS_LIMITS,
-      ...secrets,
-      ...options.env,
     });
-    const started = server;
+    const processes = [server];
     return {
-      postgres, server: started, origin, service, fixtures,
+      postgres, server, origin, service, fixtures,
+      async startSibling(env = {}) {
+        const siblingPort = await freePort();
+        const sibling = await startServerProcess({ ...settings, PORT: String(siblingPort), DATABASE_URL: postgres.url, ...env });
+        processes.push(sibling);
+        return { server: sibling, origin: `http://127.0.0.1:${siblingPort}` };
+      },
       async destroy() {
-        await stopServerProcess(started);
+        await Promise.all(processes.map((running) => stopServerProcess(running)));
         await postgres.destroy();
       },
     };

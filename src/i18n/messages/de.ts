@@ -166,6 +166,7 @@ export const de: Catalogue = {
   'service.signInDidNotStart': 'Diese Anmeldung hat nicht hier begonnen oder hat zu lange gedauert.',
   'service.currentSession': 'Das ist die Sitzung, die Sie gerade verwenden. Nutzen Sie stattdessen „Abmelden“ unten auf der Seite.',
   'service.accountNotApp': 'Die Kontoseite ist keine Anwendung, die Sie entfernen können.',
+  'service.passwordChangedMeanwhile': 'Das Passwort wurde inzwischen geändert; melden Sie sich mit dem neuen an.',
   'service.currentPasswordIncorrect': 'Das aktuelle Passwort ist nicht richtig.',
   'service.passwordTooShort': 'muss mindestens {count} Zeichen lang sein',
   'service.passwordTooLong': 'darf höchstens {count} Bytes lang sein',

@@ -165,6 +165,7 @@ export const en = {
   'service.signInDidNotStart': 'This sign-in did not start here, or took too long.',
   'service.currentSession': 'That is the session you are using. Use "Sign out" at the bottom of the page instead.',
   'service.accountNotApp': 'The account page is not an application you can remove.',
+  'service.passwordChangedMeanwhile': 'The password was changed meanwhile; sign in again with the new one.',
   'service.currentPasswordIncorrect': 'The current password is incorrect.',
   'service.passwordTooShort': 'must be at least {count} characters long',
   'service.passwordTooLong': 'must be at most {count} bytes long',
