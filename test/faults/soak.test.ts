@@ -4,9 +4,10 @@
 // authorization code flow (sessions, grants, interactions, codes), with short artifact
 // lifetimes and a purge every two seconds. Expected, comparing the first third of the
 // measured period with the last: no p99 drift over 20 % (a third's p99 being the median of
-// its windows' p99s; the suite's one-minute run judges the median latency), resident
-// memory stable, the artifact and counter tables at a plateau (the purge keeps up), and
-// the event loop never delayed 100 ms or more.
+// its windows' p99s), resident memory within 20 %, the artifact and counter tables at a
+// plateau (the purge keeps up), and the event loop never delayed 100 ms or more. The
+// suite's one-minute run judges the median latency instead of p99, and not memory: both
+// need a longer soak to mean anything.
 //
 // The suite soaks for 60 s (SOAK_SECONDS); `npm run soak` runs the checklist's 30 minutes
 // (SOAK_REPORT=file.json keeps every reading).
@@ -135,7 +136,8 @@ describeWithPostgres('R14 soak at 70 % of measured capacity', () => {
         sent += 1;
         inFlight += 1;
         const request = sendTraffic(target(), kind, issued[issued.length - 1]).then((sample) => {
-          samples.push(sample);
+          // Only what is judged is kept: a 30-minute soak records over a million requests.
+          samples.push({ kind: sample.kind, started: sample.started, ms: sample.ms, status: sample.status, retryAfter: null });
           if (sample.token) issued.push(sample.token);
           if (issued.length > 100) issued.splice(0, 50);
           inFlight -= 1;
@@ -179,19 +181,23 @@ describeWithPostgres('R14 soak at 70 % of measured capacity', () => {
     const third = (SOAK_SECONDS * 1000) / 3;
     const inThird = <T,>(list: T[], at: (item: T) => number, index: number) =>
       list.filter((item) => at(item) >= measuredFrom + index * third && at(item) < measuredFrom + (index + 1) * third);
+    // Ten minutes or more: long enough to judge p99 drift and memory growth.
+    const long = SOAK_SECONDS >= 600;
     // A third's latency is the median over its windows (a thirtieth of the soak, at least
     // 5 s) of each window's percentile: drift is a trend over many windows, not one
     // window's pause. The percentile is p99 for a soak of 10 minutes or more; over the
     // suite's one minute a window's p99 is a handful of requests that met a GC pause or an
     // argon2 hash, so that run judges the median's drift instead.
     const windowMs = Math.max(5_000, (SOAK_SECONDS * 1000) / 30);
-    const judged = SOAK_SECONDS >= 600 ? 99 : 50;
+    const judged = long ? 99 : 50;
     const latency = (list: Array<Sample<TrafficKind>>) => {
       const backed = list.filter((s) => s.kind === 'token' || s.kind === 'introspection');
       const windows = new Map<number, number[]>();
       for (const s of backed) {
         const index = Math.floor((s.started - measuredFrom) / windowMs);
-        windows.set(index, [...(windows.get(index) ?? []), s.ms]);
+        const window = windows.get(index);
+        if (window) window.push(s.ms);
+        else windows.set(index, [s.ms]);
       }
       return percentile([...windows.values()].map((durations) => percentile(durations, judged)), 50);
     };
@@ -223,8 +229,9 @@ describeWithPostgres('R14 soak at 70 % of measured capacity', () => {
     expect(first.samples.length).toBeGreaterThan(100);
     // No drift over 20 % (a millisecond of slack for a latency of a few milliseconds).
     expect(summary.judgedMs.last).toBeLessThanOrEqual(Math.max(summary.judgedMs.first * 1.2, summary.judgedMs.first + 1));
-    // Memory: no growth beyond 20 % from the first third to the last.
-    expect(summary.rssMiB.last).toBeLessThanOrEqual(summary.rssMiB.first * 1.2);
+    // Memory: no growth beyond 20 % from the first third to the last. Within a minute the
+    // heap is still finding its size (±20 % between runs), so only a long soak tells a leak.
+    if (long) expect(summary.rssMiB.last).toBeLessThanOrEqual(summary.rssMiB.first * 1.2);
     // Rows: the artifacts of ten seconds and the current rate-limit windows, not of the whole soak.
     expect(summary.payloadRows.last).toBeLessThanOrEqual(summary.payloadRows.first * 1.2);
     expect(summary.counterRows.last).toBeLessThanOrEqual(Math.max(summary.counterRows.first * 1.2, summary.counterRows.first + 10));
