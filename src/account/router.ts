@@ -29,6 +29,7 @@ import type { AuditActor } from '../stores/audit.js';
 import type { UserRecord } from '../stores/users.js';
 import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, ACCOUNT_PATH } from './client.js';
 import type { AccountCsrf } from './csrf.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../http/unavailable.js';
 
 /** A change to the password, the second factor or the email address needs a sign-in at most this old (checklist E8). */
 export const RECENT_SIGN_IN_SECONDS = 10 * 60;
@@ -526,7 +527,7 @@ function pageErrors(deps: AccountDeps) {
       const status = error instanceof AppError ? error.status : isDatabaseUnavailable(error) ? 503 : statusOf(error);
       const t = deps.render.translator(ctx);
       if (status >= 500) {
-        if (status === 503) ctx.set('Retry-After', '5');
+        if (status === 503) ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
         else deps.logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'account page failed');
         deps.render(ctx, 'error', {
           title: t('error.faultTitle'),

@@ -1,8 +1,9 @@
 // This instance's clock against the database's (checklist R7). Stored artifacts expire by
 // the database's clock (src/stores/oidc-payloads.ts), so a wrong clock does not lengthen
 // the row an artifact is written in; but signed tokens, and artifacts saved again later,
-// carry the exp this instance computed, and verifiers compare it with their own clocks. A skew beyond a few seconds is alarmed: a warning in the log and
-// the gauge `gatehouse_clock_skew_seconds`.
+// carry the exp this instance computed, and verifiers compare it with their own clocks.
+// A skew beyond a few seconds is alarmed: a warning in the log and the gauge
+// `gatehouse_clock_skew_seconds`.
 import type { Logger } from '../logger.js';
 import type { Database } from './database.js';
 

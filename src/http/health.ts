@@ -3,6 +3,7 @@
 import Router from '@koa/router';
 import type { Database } from '../db/database.js';
 import { pendingMigrations } from '../db/migrate.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from './unavailable.js';
 
 export function createHealthRouter(deps: { db: Database; keysLoaded: () => boolean }): Router {
   const router = new Router();
@@ -24,7 +25,7 @@ export function createHealthRouter(deps: { db: Database; keysLoaded: () => boole
     checks.keys = deps.keysLoaded() ? 'ok' : 'missing';
     const ready = Object.values(checks).every((value) => value === 'ok');
     ctx.status = ready ? 200 : 503;
-    if (!ready) ctx.set('Retry-After', '5');
+    if (!ready) ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     ctx.body = { status: ready ? 'ready' : 'unavailable', checks };
   });
   return router;

@@ -6,6 +6,7 @@ import type { Context, Next } from 'koa';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from './unavailable.js';
 
 export const PROBLEM_TYPE_BASE = 'urn:gatehouse:problem:';
 
@@ -74,7 +75,7 @@ export function problemResponses(logger: Logger) {
         return;
       }
       if (isDatabaseUnavailable(error)) {
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
         send(ctx, 'unavailable', 503, 'The database is unreachable; try again shortly.');
         return;
       }

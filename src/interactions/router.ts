@@ -25,6 +25,7 @@ import { translateServiceMessage, type Translate } from '../i18n/translator.js';
 import type { Csrf } from './csrf.js';
 import { describeScopes } from './scope-descriptions.js';
 import { createSecondFactor } from './second-factor.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../http/unavailable.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -335,7 +336,7 @@ function pageErrors(deps: InteractionDeps) {
       const t = deps.render.translator(ctx);
       deps.logger.debug({ err: error, status, path: ctx.path }, 'interaction refused');
       if (status === 503) {
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
         deps.render(ctx, 'error', {
           title: t('error.busyTitle'),
           heading: t('error.busyHeading'),

@@ -23,6 +23,7 @@ import { ACR_MFA } from '../services/mfa.js';
 import { passkeyAmr, type PasskeyService, type RequestContext } from '../services/passkeys.js';
 import type { SecurityEvents } from '../services/security-events.js';
 import type { UserRecord } from '../stores/users.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../http/unavailable.js';
 
 export const CSRF_HEADER = 'x-csrf-token';
 
@@ -252,7 +253,7 @@ function jsonErrors(logger: Logger, translator?: (ctx: Context) => Translate) {
         status = 503;
         code = 'unavailable';
         message = 'Gatehouse is busy. Try again in a few seconds.';
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
       } else if (typeof (error as { status?: unknown }).status === 'number' && (error as { status: number }).status < 500) {
         // Body parser refusals (413, 415, 400).
         status = (error as { status: number }).status;

@@ -18,6 +18,7 @@ import type { AuditActor } from '../stores/audit.js';
 import type { Background } from '../util/background.js';
 import type { FormCsrf } from './csrf.js';
 import type { RecoveryNotifier } from './notifier.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../http/unavailable.js';
 
 export interface RecoveryDeps {
   userTokens: UserTokenService;
@@ -211,7 +212,7 @@ function pageErrors(render: Renderer, logger: Logger) {
       const page = (code: number, heading: string, message: string, hint?: string) =>
         render(ctx, 'notice', { title: heading, heading, message, hint, error: true, reference: true }, code);
       if (status === 503) {
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
         page(503, t('error.busyHeading'), error instanceof AppError ? translateServiceMessage(t, error.message) : t('error.busyMessage'), t('error.busyHint'));
       } else if (status >= 500) {
         logger.error({ err: error, path: ctx.path, requestId: ctx.state.requestId }, 'recovery page failed');
